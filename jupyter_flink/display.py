@@ -1,0 +1,130 @@
+"""The live status output of a job: shown in its cell, updated in place as the job runs.
+
+Updates are ``update_display_data`` messages keyed by display id, sent from the poller
+thread; JupyterLab routes them to the output that the cell created, whatever cell runs now.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from .jobs import TrackedJob
+
+_STATE_COLOURS = {
+    "RUNNING": "#2e7d32", "FINISHED": "#1565c0", "CANCELED": "#6d6d6d", "FAILED": "#c62828",
+    "FAILING": "#c62828", "RESTARTING": "#ef6c00", "CANCELLING": "#6d6d6d",
+}
+MIN_UPDATE_INTERVAL_S = 0.25  # collapse bursts of updates into a few per second
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_time_ms(millis: int | None) -> str:
+    if not millis:
+        return "-"
+    return datetime.fromtimestamp(millis / 1000).strftime("%H:%M:%S")
+
+
+def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
+    """The facts shown for a job, as (label, value) pairs, for both renderings."""
+    rows = [
+        ("checkpoints", f"{job.checkpoints_completed} completed, {job.checkpoints_failed} "
+                        f"failed, last at {format_time_ms(job.last_checkpoint_ms)}"),
+        ("latest checkpoint", job.latest_checkpoint_path or "-"),
+        ("savepoint", job.savepoint_path or "-"),
+    ]
+    if job.restored_from:
+        rows.append(("restored from", f"{job.restored_from} ({job.restore_reason})"))
+    if job.restarts:
+        rows.append(("restarts", str(job.restarts)))
+    if job.failure:
+        rows.append(("failure", job.failure))
+    if job.notice:
+        rows.append(("note", job.notice))
+    return rows
+
+
+def render_text(job: TrackedJob, rest_url: str | None = None) -> str:
+    head = (f"Flink job {job.name} [{job.state}] id {job.job_id} "
+            f"up {format_duration(job.uptime_seconds())}")
+    lines = [head] + [f"  {label}: {value}" for label, value in status_rows(job)]
+    if rest_url:
+        lines.append(f"  cluster: {rest_url}")
+    return "\n".join(lines)
+
+
+def render_html(job: TrackedJob, rest_url: str | None = None) -> str:
+    colour = _STATE_COLOURS.get(job.state, "#555")
+    esc = html.escape
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em;font-weight:normal;color:#666'>"
+        f"{esc(label)}</th><td style='text-align:left'><code>{esc(value)}</code></td></tr>"
+        for label, value in status_rows(job))
+    link = (f" &middot; <a href='{esc(rest_url)}' target='_blank'>{esc(rest_url)}</a>"
+            if rest_url else "")
+    return (
+        "<div class='jupyter-flink-job' style='font-size:0.9em'>"
+        f"<b>{esc(job.name)}</b> <span style='color:white;background:{colour};"
+        f"padding:0 0.4em;border-radius:3px'>{esc(job.state)}</span> "
+        f"up {esc(format_duration(job.uptime_seconds()))} &middot; "
+        f"<code>{esc(job.job_id)}</code>{link}"
+        f"<table style='margin-top:0.3em'>{rows}</table></div>")
+
+
+class JobView:
+    """The display of one job in its cell; safe to update from any thread."""
+
+    def __init__(self, rest_url: str | None = None):
+        self.rest_url = rest_url
+        self._handle: Any = None
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._pending: TrackedJob | None = None
+        self._timer: threading.Timer | None = None
+
+    def bundle(self, job: TrackedJob) -> dict[str, str]:
+        return {"text/plain": render_text(job, self.rest_url),
+                "text/html": render_html(job, self.rest_url)}
+
+    def show(self, job: TrackedJob) -> None:
+        """Create the output in the cell being executed (call on the kernel thread)."""
+        from IPython.display import display
+
+        self._handle = display(self.bundle(job), raw=True, display_id=True)
+        self._last_sent = time.monotonic()
+
+    def update(self, job: TrackedJob, *, force: bool = False) -> None:
+        """Refresh the output; bursts are throttled, the final state always lands."""
+        if self._handle is None:
+            return
+        with self._lock:
+            self._pending = job
+            wait = self._last_sent + MIN_UPDATE_INTERVAL_S - time.monotonic()
+            if not force and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            job, self._pending, self._timer = self._pending, None, None
+            if job is None:
+                return
+            self._last_sent = time.monotonic()
+            self._handle.update(self.bundle(job), raw=True)

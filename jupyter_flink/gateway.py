@@ -1,0 +1,130 @@
+"""The JVM behind PyFlink: finding Java, starting PyFlink's gateway, and small py4j helpers.
+
+PyFlink starts one JVM per Python process (``PythonGatewayServer``) and talks to it over
+py4j. That JVM exits when its Python parent dies, even on ``kill -9``: it watches its stdin,
+which is a pipe from the parent. We rely on that for "no JVM outlives its kernel".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ClusterError, JavaNotFoundError
+
+MIN_JAVA_MAJOR = 11
+_INSTALL_HINT = (
+    "Install Java 11 or newer (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless) "
+    "or point JAVA_HOME at one, then restart the kernel."
+)
+_lock = threading.Lock()
+
+
+def find_java() -> str:
+    """Return the java executable PyFlink will use, checking that it is Java 11 or newer."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not os.access(java, os.X_OK):
+        where = f"JAVA_HOME={java_home}" if java_home else "PATH"
+        raise JavaNotFoundError(f"Apache Flink needs Java, and none was found on {where}.",
+                                fix=_INSTALL_HINT)
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise JavaNotFoundError(f"{java} -version failed: {exc}.", fix=_INSTALL_HINT) from exc
+    major = java_major_version(out.stderr + out.stdout)
+    if major is None or major < MIN_JAVA_MAJOR:
+        found = f"Java {major}" if major else "an unrecognised Java"
+        raise JavaNotFoundError(f"{java} is {found}; Apache Flink 2 needs Java 11 or newer.",
+                                fix=_INSTALL_HINT, details=out.stderr)
+    return java
+
+
+def java_major_version(version_output: str) -> int | None:
+    """Parse the major version out of ``java -version`` output ("1.8.0_292" -> 8, "17.0.1" -> 17)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def get_gateway() -> Any:
+    """Start (once per process) and return PyFlink's py4j gateway, with clear errors."""
+    with _lock:
+        from pyflink import java_gateway
+
+        if java_gateway._gateway is None:  # first start: check Java before PyFlink tries
+            find_java()
+            os.environ.setdefault("FLINK_LOG_DIR", str(log_dir()))
+        try:
+            return java_gateway.get_gateway()
+        except Exception as exc:
+            raise ClusterError(
+                "The Java side of PyFlink could not be started.",
+                fix="Check the Java installation and the log in " + str(log_dir()) + ".",
+                details=traceback.format_exc(),
+            ) from exc
+
+
+def log_dir() -> Path:
+    """Where the JVM writes Flink's logs (PyFlink's default is inside site-packages)."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    path = Path(os.environ.get("FLINK_LOG_DIR") or Path(jupyter_data_dir()) / "flink" / "log")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def java_configuration(gateway: Any, settings: Mapping[str, str]) -> Any:
+    """A fresh ``org.apache.flink.configuration.Configuration`` holding ``settings``."""
+    conf = gateway.jvm.org.apache.flink.configuration.Configuration()
+    for key, value in settings.items():
+        conf.setString(key, str(value))
+    return conf
+
+
+def java_error_summary(exc: BaseException) -> str:
+    """The innermost Java exception message of a py4j error, without the stack trace.
+
+    Flink wraps the useful message several layers deep ("TableException: Failed to execute
+    sql" -> "ValidationException: ..."), so the deepest "Caused by" is usually what the
+    user needs to read.
+    """
+    text = str(getattr(exc, "java_exception", None) or exc)
+    java_exc = getattr(exc, "java_exception", None)
+    if java_exc is not None:
+        try:
+            cause = java_exc
+            messages = []
+            while cause is not None:
+                messages.append(f"{cause.getClass().getSimpleName()}: {cause.getMessage()}")
+                nxt = cause.getCause()
+                cause = None if nxt is None or nxt.equals(cause) else nxt
+            return _best_message(messages)
+        except Exception:  # the JVM may be gone; fall back to the text
+            pass
+    causes = re.findall(r"(?:^|Caused by: )([\w.$]+(?:Exception|Error)[^\n]*)", text, re.M)
+    return _best_message([c.rsplit(".", 1)[-1] if ": " not in c else _short(c) for c in causes]
+                         or [text.strip().splitlines()[0] if text.strip() else repr(exc)])
+
+
+def _short(line: str) -> str:
+    """'org.apache.flink.table.api.ValidationException: x' -> 'ValidationException: x'."""
+    name, _, message = line.partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}: {message}"
+
+
+def _best_message(messages: list[str]) -> str:
+    # The deepest cause with a message is the most specific; generic wrappers come first.
+    for message in reversed(messages):
+        if not message.endswith(": None") and message.split(": ", 1)[-1].strip():
+            return message
+    return messages[-1] if messages else "unknown Java error"

@@ -1,0 +1,50 @@
+"""``FlinkKernel``: an IPython kernel that loads the Flink magics and knows the current cell.
+
+ipykernel (>= 6.27) passes each execute request's ``cell_id`` and metadata to ``do_execute``;
+JupyterLab puts the whole cell metadata there, so the magics can read the paths recorded in
+``cell.metadata["flink"]``. On shutdown the kernel stops its jobs cleanly (with savepoints
+where the cell asked for them) before the JVM goes away with the process.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+
+from .. import __version__
+from ..context import CellContext, current
+
+
+class FlinkKernel(IPythonKernel):
+    """IPython with jupyter-flink loaded."""
+
+    implementation = "jupyter_flink"
+    implementation_version = __version__
+    banner = f"Flink (PyFlink) kernel {__version__}: %flink.help lists the Flink magics."
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.shell.extension_manager.load_extension("jupyter_flink")
+
+    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                         user_expressions: dict[str, Any] | None = None,
+                         allow_stdin: bool = False, *, cell_meta: dict[str, Any] | None = None,
+                         cell_id: str | None = None) -> Any:
+        token = current.set(CellContext.from_request(cell_meta, cell_id))
+        try:
+            reply = super().do_execute(code, silent, store_history, user_expressions,
+                                       allow_stdin, cell_meta=cell_meta, cell_id=cell_id)
+            if inspect.isawaitable(reply):
+                reply = await reply
+            return reply
+        finally:
+            current.reset(token)
+
+    def do_shutdown(self, restart: bool) -> Any:
+        for magics in list(self.shell.magics_manager.registry.values()):
+            stop = getattr(magics, "shutdown", None)
+            if callable(stop) and type(magics).__module__.startswith("jupyter_flink"):
+                stop()
+        return super().do_shutdown(restart)

@@ -1,0 +1,41 @@
+"""The IPython extension: ``%load_ext jupyter_flink`` (the flink kernel loads it itself)."""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from ..properties import rewrite_cell_magic_line
+from .flink_magics import FlinkMagics
+
+__all__ = ["FlinkMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def _zeppelin_headers(lines: list[str]) -> list[str]:
+    """Input transformer: ``%%flink.ssql(a=b)`` -> ``%%flink.ssql (a=b)``.
+
+    IPython takes everything up to the first space as the magic name, so Zeppelin's
+    paragraph syntax would otherwise look up a magic called ``flink.ssql(a=b)``.
+    """
+    if lines and lines[0].startswith("%%"):
+        lines = [rewrite_cell_magic_line(lines[0]), *lines[1:]]
+    return lines
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    if any(isinstance(m, FlinkMagics) for m in ipython.magics_manager.registry.values()):
+        return
+    magics = FlinkMagics(ipython)
+    ipython.register_magics(magics)
+    ipython.input_transformers_cleanup.append(_zeppelin_headers)
+    # A plain IPython kernel has no shutdown hook of ours: stop jobs while the JVM still runs.
+    atexit.register(magics.shutdown)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    for magics in list(ipython.magics_manager.registry.values()):
+        if isinstance(magics, FlinkMagics):
+            magics.shutdown()
+            atexit.unregister(magics.shutdown)
+    if _zeppelin_headers in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_zeppelin_headers)

@@ -1,0 +1,246 @@
+"""``%%flink.conf``, ``%%flink``, ``%%flink.ssql``, ``%%flink.bsql`` and the job magics.
+
+The magics parse their input and render results; the work happens in the session, the
+paragraph executor and the job tracker. Expected errors (bad input, Flink rejecting a
+statement) are shown as one short paragraph, with Flink's trace one step away in
+``%flink.trace``; anything else is a bug and is reported as one.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from traitlets import Float, Unicode
+
+from ..conf import parse_conf
+from ..context import current_cell
+from ..errors import FlinkNotebookError, JobError, UserError
+from ..jobs import TrackedJob
+from ..paragraphs import ParagraphExecutor
+from ..properties import PROPERTY_HELP, ParagraphProperties, parse_header
+from ..session import FlinkSession
+from ..tracker import JobTracker
+from . import tables
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(method: F) -> F:
+    """Show expected errors kindly, keep their details for %flink.trace, flag bugs."""
+
+    @functools.wraps(method)
+    def wrapper(self: FlinkMagics, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except UserError as exc:
+            self.last_error = exc
+            more = " (Flink's full message: %flink.trace)" if exc.details else ""
+            raise UsageError(f"{exc}{more}") from None
+        except FlinkNotebookError as exc:
+            self.last_error = exc
+            raise UsageError(f"{exc} (details: %flink.trace)") from None
+        except (KeyboardInterrupt, UsageError):
+            raise
+        except Exception as exc:
+            self.last_error = FlinkNotebookError(str(exc), details=traceback.format_exc())
+            raise UsageError(
+                f"jupyter-flink hit an internal error: {type(exc).__name__}: {exc}. "
+                "This is a bug; please report it with the output of %flink.trace.") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@magics_class
+class FlinkMagics(Magics):
+    """Zeppelin's Flink interpreter, as IPython magics."""
+
+    journal_dir = Unicode(
+        None, allow_none=True,
+        help="Directory for the journals of recorded paths (default: beside each notebook).",
+    ).tag(config=True)
+    startup_timeout = Float(
+        120.0, help="Seconds to wait for a job to be running before the cell returns anyway.",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any):
+        super().__init__(shell, **kwargs)
+        self.last_error: FlinkNotebookError | None = None
+        self._anonymous_conf_cells = 0
+        self.tracker = JobTracker(
+            lambda: self.session.rest_url, journal_dir=self.journal_dir,
+            poll_interval_s=lambda: int(
+                self.session.interpreter_setting("flink.job.check_interval")) / 1000,
+            rest_headers=lambda: self.session.rest_headers())
+        self.session = FlinkSession(busy=self.tracker.is_busy)
+        self.executor = ParagraphExecutor(self.session, self.tracker, show=_display,
+                                          say=_say)
+        self._shut_down = False
+
+    # ----------------------------------------------------------------- paragraphs
+
+    def _properties(self, line: str, kind: str) -> ParagraphProperties:
+        return ParagraphProperties.from_header(parse_header(line), kind=kind)
+
+    @line_cell_magic("flink.conf")
+    @reports_errors
+    def flink_conf(self, line: str, cell: str | None = None) -> Any:
+        """Configure Flink (Java properties syntax); without a body, show the configuration.
+
+        Settings apply to every job started afterwards. Re-running a conf cell replaces
+        what that cell set before. ``%flink.conf --reset`` forgets all of it.
+        """
+        if cell is None:
+            if line.strip() == "--reset":
+                self.session.reset_configuration()
+                _say("The %%flink.conf settings were reset to the defaults.")
+                return None
+            return tables.configuration(self.session)
+        context = current_cell(self.shell)
+        source = context.cell_id
+        if source is None:
+            self._anonymous_conf_cells += 1
+            source = f"conf-{self._anonymous_conf_cells}"
+        for notice in self.session.configure(source, parse_conf(cell)):
+            _say(notice)
+        return None
+
+    @line_cell_magic("flink")
+    @reports_errors
+    def flink(self, line: str, cell: str | None = None) -> Any:
+        """Run PyFlink code with ``senv``, ``stenv`` and ``btenv``; its job belongs to the cell."""
+        if cell is None:
+            return self.flink_help("")
+        props = self._properties(line, "flink")
+        return self.executor.run_python(props, cell, current_cell(self.shell),
+                                        self.shell.user_ns)
+
+    @line_cell_magic("flink.ssql")
+    @reports_errors
+    def flink_ssql(self, line: str, cell: str | None = None) -> Any:
+        """Run streaming SQL; INSERT jobs keep running, SELECT shows a live table."""
+        props = self._properties(line if cell is not None else "", "ssql")
+        return self.executor.run_sql(props, cell if cell is not None else line,
+                                     current_cell(self.shell), batch=False)
+
+    @line_cell_magic("flink.bsql")
+    @reports_errors
+    def flink_bsql(self, line: str, cell: str | None = None) -> Any:
+        """Run batch SQL; SELECT returns a pandas DataFrame."""
+        props = self._properties(line if cell is not None else "", "bsql")
+        result = self.executor.run_sql(props, cell if cell is not None else line,
+                                       current_cell(self.shell), batch=True)
+        if result is not None and props.result_name:
+            self.shell.user_ns[props.result_name] = result
+        return result
+
+    # ----------------------------------------------------------------- jobs
+
+    @line_magic("flink.jobs")
+    @reports_errors
+    def flink_jobs(self, line: str) -> Any:
+        """List the jobs of this kernel."""
+        return tables.jobs(self.tracker.registry.all())
+
+    @line_magic("flink.cancel")
+    @reports_errors
+    def flink_cancel(self, line: str) -> None:
+        """Cancel a job (name or id), with a savepoint if its cell set savepointDir. --all."""
+        for job in self._targets(line, "flink.cancel"):
+            _say(self.tracker.cancel(job.job_id).message)
+
+    @line_magic("flink.stop")
+    @reports_errors
+    def flink_stop(self, line: str) -> None:
+        """Stop a job with a savepoint: JOB [--dir DIR], or --all."""
+        args, target = self._dir_option(line)
+        for job in self._targets(args, "flink.stop"):
+            directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
+            _say(self.tracker.stop(job.job_id, directory).message)
+
+    @line_magic("flink.savepoint")
+    @reports_errors
+    def flink_savepoint(self, line: str) -> None:
+        """Take a savepoint without stopping: JOB [--dir DIR], or --all."""
+        args, target = self._dir_option(line)
+        for job in self._targets(args, "flink.savepoint"):
+            directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
+            _say(f"Savepoint of {job.name}: {self.tracker.savepoint(job.job_id, directory)}")
+
+    @line_magic("flink.checkpoints")
+    @reports_errors
+    def flink_checkpoints(self, line: str) -> Any:
+        """A job's checkpoint history (REST) and the retained checkpoints on storage."""
+        jobs = self._targets(line, "flink.checkpoints", default_latest=True)
+        return tables.checkpoints(self.tracker, jobs[0])
+
+    @line_magic("flink.trace")
+    def flink_trace(self, line: str) -> None:
+        """Show the full details (usually Flink's Java trace) of the last error."""
+        if self.last_error is None:
+            print("No jupyter-flink error so far.")
+            return
+        print(self.last_error.details or str(self.last_error))
+
+    @line_magic("flink.help")
+    def flink_help(self, line: str) -> Any:
+        """How to use the Flink magics, and the paragraph properties."""
+        return tables.help_text(PROPERTY_HELP)
+
+    def _targets(self, line: str, magic: str, *, default_latest: bool = False
+                 ) -> list[TrackedJob]:
+        words = shlex.split(line)
+        if words == ["--all"]:
+            return self.tracker.registry.active()
+        if not words:
+            jobs = sorted(self.tracker.registry.all(), key=lambda j: j.submitted_at)
+            if default_latest and jobs:
+                return [jobs[-1]]
+            raise UsageError(f"Usage: %{magic} JOB_NAME_OR_ID (or --all); %flink.jobs lists "
+                             "the jobs.")
+        name = " ".join(words)
+        found = self.tracker.registry.find(name)
+        if not found:
+            raise JobError(f"No job of this kernel is called or has the id {name!r}.",
+                           fix="%flink.jobs lists the jobs.")
+        return found[:1]
+
+    @staticmethod
+    def _dir_option(line: str) -> tuple[str, str | None]:
+        words = shlex.split(line)
+        if "--dir" in words:
+            index = words.index("--dir")
+            if index + 1 >= len(words):
+                raise UsageError("--dir needs a directory, e.g. --dir file:///tmp/savepoints")
+            target = words[index + 1]
+            del words[index:index + 2]
+            return " ".join(words), target
+        return line, None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def shutdown(self) -> None:
+        """Stop jobs (as configured), the poller and the embedded cluster. Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.session.started:
+            stop_jobs = self.session.interpreter_setting("flink.shutdown.stop_jobs") == "true"
+            self.tracker.shutdown(stop_jobs=stop_jobs or self.session.cluster_is_local())
+        self.session.stop()
+
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)

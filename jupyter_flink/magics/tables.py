@@ -1,0 +1,115 @@
+"""Tables the magics show: configuration, jobs, checkpoints, help (pandas / Markdown)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..display import format_duration, format_time_ms
+from ..jobs import TrackedJob
+from ..resume import list_alternatives
+from ..session import INTERPRETER_DEFAULTS, FlinkSession, default_job_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..tracker import JobTracker
+
+
+def configuration(session: FlinkSession) -> pd.DataFrame:
+    """The effective configuration: what every new job and the cluster get, and why."""
+    import pandas as pd
+
+    configured = session.flink_settings()
+    defaults = default_job_settings()
+    rows: list[dict[str, Any]] = []
+    for key in sorted(set(defaults) | set(configured)):
+        rows.append({"key": key, "value": configured.get(key, defaults.get(key)),
+                     "source": "%%flink.conf" if key in configured else "jupyter-flink default",
+                     "scope": session.options.scope(key)})
+    for key, default in INTERPRETER_DEFAULTS.items():
+        value = session.interpreter_setting(key)
+        rows.append({"key": key, "value": value,
+                     "source": "%%flink.conf" if value != default else "jupyter-flink default",
+                     "scope": "interpreter"})
+    frame = pd.DataFrame(rows, columns=["key", "value", "source", "scope"])
+    described = {d["key"]: d for d in session.options.describe(list(frame["key"]))}
+    frame["description"] = [str((described.get(k) or {}).get("description", ""))[:120]
+                            for k in frame["key"]]
+    return frame
+
+
+def jobs(all_jobs: Sequence[TrackedJob]) -> pd.DataFrame:
+    """One row per job of the kernel, newest first."""
+    import pandas as pd
+
+    columns = ["cell", "job name", "job id", "state", "uptime", "checkpoints",
+               "latest checkpoint path", "savepoint path"]
+    rows = [[job.owner.cell_id or "-", job.name, job.job_id, job.state,
+             format_duration(job.uptime_seconds()),
+             f"{job.checkpoints_completed} ok / {job.checkpoints_failed} failed",
+             job.latest_checkpoint_path or "-", job.savepoint_path or "-"]
+            for job in sorted(all_jobs, key=lambda j: j.submitted_at, reverse=True)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
+    """The job's checkpoint history from REST, and which of them are still on storage."""
+    import pandas as pd
+
+    history = tracker.rest.checkpoints(job.job_id).get("history") or []
+    rows = [{"id": entry.get("id"), "status": entry.get("status"),
+             "savepoint": entry.get("is_savepoint"),
+             "completed at": format_time_ms(entry.get("latest_ack_timestamp")),
+             "path": entry.get("external_path"), "on storage": None}
+            for entry in history]
+    # Every restorable chk-N beside the latest one (execution.checkpointing.num-retained).
+    retained = list_alternatives(job.latest_checkpoint_path) if job.latest_checkpoint_path else []
+    retained_paths = {_normal(path) for path in retained}
+    for row in rows:
+        if row["path"]:
+            row["on storage"] = _normal(row["path"]) in retained_paths
+    known = {_normal(row["path"]) for row in rows if row["path"]}
+    for path in retained:  # retained on storage but older than the REST history
+        if _normal(path) not in known:
+            rows.append({"id": None, "status": "RETAINED", "savepoint": False,
+                         "completed at": "-", "path": path, "on storage": True})
+    return pd.DataFrame(rows, columns=["id", "status", "savepoint", "completed at", "path",
+                                       "on storage"])
+
+
+def _normal(path: str) -> str:
+    from ..resume import fsspec_url
+
+    return fsspec_url(path).rstrip("/")
+
+
+def help_text(properties: Sequence[tuple[str, str, str]]) -> Any:
+    from IPython.display import Markdown
+
+    rows = "\n".join(f"| `{name}` | {accepted} | {meaning} |"
+                     for name, accepted, meaning in properties)
+    return Markdown(f"""\
+**jupyter-flink** runs Apache Flink from notebook cells.
+
+| magic | what it does |
+|---|---|
+| `%%flink.conf` | Flink settings (`key value` per line) for every job started afterwards |
+| `%flink.conf` | show the effective configuration; `--reset` forgets it |
+| `%%flink` | PyFlink code with `senv`, `stenv`, `btenv`; `senv.execute()` does not block |
+| `%%flink.ssql` | streaming SQL: INSERT jobs keep running, SELECT shows a live table |
+| `%%flink.bsql` | batch SQL: SELECT returns a pandas DataFrame |
+| `%flink.jobs` | the jobs of this kernel |
+| `%flink.cancel JOB` | cancel (with a savepoint if the cell has `savepointDir`); `--all` |
+| `%flink.stop JOB [--dir D]` | stop with a savepoint; `--all` |
+| `%flink.savepoint JOB [--dir D]` | take a savepoint, keep running; `--all` |
+| `%flink.checkpoints [JOB]` | checkpoint history and retained checkpoints |
+| `%flink.trace` | the full Flink trace of the last error |
+
+Paragraph properties go in the header, Zeppelin style:
+`%%flink.ssql(jobName=wc, savepointDir=file:///tmp/sp, resumeFromSavepoint=true)`
+
+| property | accepted values | meaning |
+|---|---|---|
+{rows}
+""")

@@ -1,0 +1,181 @@
+"""Follow running jobs through Flink's REST API, on one background thread per kernel.
+
+Every watched job is polled each ``interval`` (Zeppelin's ``zeppelin.flink.job.check_interval``,
+1 s by default). To record a checkpoint soon after it completes without hammering the
+cluster, a job is polled every ``fast_interval`` only while a checkpoint is in progress or
+about to be due (its checkpoint interval after the last one). REST errors back off
+exponentially and are reported, and a job stops being polled once it has ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import RestError
+from .jobs import TERMINAL_STATES
+from .rest import CheckpointInfo, FlinkRestClient, RestoreInfo, checkpoint_counts, \
+    latest_checkpoint, restored_from
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One poll's view of a job."""
+
+    state: str
+    start_time_ms: int | None
+    end_time_ms: int | None
+    completed: int = 0
+    failed: int = 0
+    in_progress: int = 0
+    restored: int = 0
+    latest: CheckpointInfo | None = None
+    restored_from: RestoreInfo | None = None
+    observed_at: float = 0.0  # time.time() when the answer arrived
+
+
+@dataclass
+class _Watch:
+    job_id: str
+    next_due: float = 0.0
+    failures: int = 0
+    checkpoint_interval_s: float | None = None
+    checkpointing: bool | None = None  # None: not asked yet
+    last_checkpoint_id: int | None = None
+    expected_next: float | None = None
+
+
+class JobPoller:
+    """Polls watched jobs and reports observations and REST failures to callbacks."""
+
+    def __init__(self, rest: FlinkRestClient, *, interval_s: float = 1.0,
+                 fast_interval_s: float = 0.1,
+                 on_observation: Callable[[str, Observation], None],
+                 on_error: Callable[[str, RestError, int], None]):
+        self.rest = rest
+        self.interval_s = interval_s
+        self.fast_interval_s = fast_interval_s
+        self._on_observation = on_observation
+        self._on_error = on_error
+        self._watches: dict[str, _Watch] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, job_id: str) -> None:
+        with self._lock:
+            self._watches.setdefault(job_id, _Watch(job_id))
+        self._ensure_thread()
+        self._wake.set()
+
+    def unwatch(self, job_id: str) -> None:
+        with self._lock:
+            self._watches.pop(job_id, None)
+
+    def watching(self) -> list[str]:
+        with self._lock:
+            return list(self._watches)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def poll_now(self, job_id: str) -> None:
+        """Poll ``job_id`` at once (e.g. right after a savepoint), on the poller thread."""
+        with self._lock:
+            watch = self._watches.get(job_id)
+            if watch is not None:
+                watch.next_due = 0.0
+        self._wake.set()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="flink-job-poller",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self._lock:
+                due = [w for w in self._watches.values() if w.next_due <= now]
+            for watch in due:
+                if self._stop.is_set():
+                    return
+                try:
+                    self._poll(watch)
+                except Exception:  # a bug must not kill recording for the other jobs
+                    log.exception("polling job %s failed", watch.job_id)
+                    watch.next_due = time.monotonic() + self.interval_s
+            with self._lock:
+                next_due = min((w.next_due for w in self._watches.values()),
+                               default=time.monotonic() + self.interval_s)
+            self._wake.wait(max(0.0, next_due - time.monotonic()))
+            self._wake.clear()
+
+    def _poll(self, watch: _Watch) -> None:
+        try:
+            observation = self._observe(watch)
+        except RestError as exc:
+            watch.failures += 1
+            delay = min(self.interval_s * 2 ** watch.failures, MAX_BACKOFF_S)
+            watch.next_due = time.monotonic() + delay
+            self._on_error(watch.job_id, exc, watch.failures)
+            return
+        watch.failures = 0
+        self._on_observation(watch.job_id, observation)
+        if observation.state in TERMINAL_STATES:
+            self.unwatch(watch.job_id)
+            return
+        watch.next_due = time.monotonic() + self._next_delay(watch, observation)
+
+    def _observe(self, watch: _Watch) -> Observation:
+        job = self.rest.job(watch.job_id)
+        state = job.get("state", "UNKNOWN")
+        start = job.get("start-time")
+        end = job.get("end-time")
+        base = Observation(state, start if start and start > 0 else None,
+                           end if end and end > 0 else None, observed_at=time.time())
+        if watch.checkpointing is None and state == "RUNNING":
+            interval_ms = self.rest.checkpoint_interval_ms(watch.job_id)
+            watch.checkpointing = interval_ms is not None
+            watch.checkpoint_interval_s = interval_ms / 1000 if interval_ms else None
+        if not watch.checkpointing:  # unknown until RUNNING, or disabled for this job
+            return base
+        checkpoints = self.rest.checkpoints(watch.job_id)
+        counts = checkpoint_counts(checkpoints)
+        return Observation(
+            state, base.start_time_ms, base.end_time_ms,
+            completed=counts.completed, failed=counts.failed, in_progress=counts.in_progress,
+            restored=counts.restored, latest=latest_checkpoint(checkpoints),
+            restored_from=restored_from(checkpoints), observed_at=time.time())
+
+    def _next_delay(self, watch: _Watch, observation: Observation) -> float:
+        """Fast while a checkpoint is in flight or due, else the regular interval."""
+        now = time.monotonic()
+        latest_id = observation.latest.id if observation.latest else None
+        if latest_id is not None and latest_id != watch.last_checkpoint_id:
+            watch.last_checkpoint_id = latest_id
+            if watch.checkpoint_interval_s:
+                watch.expected_next = now + watch.checkpoint_interval_s
+        if observation.in_progress > 0:
+            return self.fast_interval_s
+        expected = watch.expected_next
+        interval = watch.checkpoint_interval_s
+        if expected is not None and interval is not None and observation.state == "RUNNING":
+            lead = min(self.interval_s, interval / 2)
+            if expected - lead <= now <= expected + max(2 * interval, 5.0):
+                return self.fast_interval_s
+            if now < expected - lead:
+                return min(self.interval_s, expected - lead - now)
+        return self.interval_s
