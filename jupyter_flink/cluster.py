@@ -7,6 +7,7 @@ code path after start-up (PyFlink's own local mode would start a new MiniCluster
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import threading
 import traceback
@@ -26,6 +27,9 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     "taskmanager.numberOfTaskSlots": "8",
     "rest.bind-port": "0",
     "rest.cache.checkpoint-statistics.timeout": "100 ms",
+    # MiniCluster.close() waits until every savepoint result was fetched or this expired
+    # (default 5 min): an unread result must not hold up a kernel shutdown for long.
+    "rest.async.store-duration": "30 s",
 }
 # The REST endpoint accepts jar uploads, i.e. runs arbitrary code: loopback only.
 _LOOPBACK_ONLY = ("rest.bind-address", "rest.address", "jobmanager.bind-host",
@@ -168,7 +172,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def _close_quietly(mini_cluster: Any) -> None:
-    try:
+    # Closing a half-started cluster may fail; the JVM cleans up when it exits.
+    with contextlib.suppress(Exception):
         mini_cluster.close()
-    except Exception:  # closing a half-started cluster may fail; the JVM cleans up at exit
-        pass

@@ -48,7 +48,7 @@ def find_java() -> str:
 
 
 def java_major_version(version_output: str) -> int | None:
-    """Parse the major version out of ``java -version`` output ("1.8.0_292" -> 8, "17.0.1" -> 17)."""
+    """The major version in ``java -version`` output ("1.8.0_292" -> 8, "17.0.1" -> 17)."""
     match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
     if not match:
         return None

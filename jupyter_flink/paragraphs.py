@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +43,12 @@ class Prepared:
 class ParagraphExecutor:
     """Runs paragraphs on a session and hands their jobs to the tracker."""
 
-    def __init__(self, session: FlinkSession, tracker: JobTracker,
-                 show: Callable[[Any], None], say: Callable[[str], None]):
+    def __init__(self, session: FlinkSession, tracker: JobTracker, *,
+                 say: Callable[[str], None], bind: Callable[[str, Any], None]):
         self.session = session
         self.tracker = tracker
-        self._show = show  # display a rich object in the cell
         self._say = say  # print a short note in the cell
+        self.bind = bind  # set a variable in the user's namespace (resultName)
 
     # ----------------------------------------------------------------- preparation
 
@@ -132,7 +133,8 @@ class ParagraphExecutor:
         tenv = self.session.envs.btenv if batch else self.session.envs.stenv
         result = None
         pending_inserts: list[Statement] = []
-        with self.session.job_scope(prepared.overrides, batch=batch):
+        with self.session.job_scope(prepared.overrides, batch=batch) as submitted, \
+                self._cancelled_on_interrupt(submitted):
             for statement in statements:
                 if statement.kind is StatementKind.INSERT and props.run_as_one:
                     pending_inserts.append(statement)
@@ -141,6 +143,27 @@ class ParagraphExecutor:
             if pending_inserts:
                 self._run_inserts(tenv, pending_inserts, props, prepared, batch)
         return result
+
+    @contextmanager
+    def _cancelled_on_interrupt(self, submitted: list[str]) -> Iterator[None]:
+        """Interrupting the kernel while the cell runs cancels the jobs the cell started.
+
+        ``submitted`` (filled by Flink's JobListener) also has jobs not tracked yet. The
+        cancel is the cell's: with a savepoint if the cell set savepointDir.
+        """
+        try:
+            yield
+        except KeyboardInterrupt:
+            for job_id in list(submitted):
+                try:
+                    if self.tracker.registry.get(job_id) is not None:
+                        self._say(self.tracker.cancel(job_id).message)
+                    else:
+                        self.tracker.rest.cancel(job_id)
+                        self._say(f"Job {job_id} was cancelled.")
+                except Exception as exc:  # keep cancelling the others; report this one
+                    self._say(f"Cancelling job {job_id} failed: {exc}")
+            raise
 
     def _check_job_count(self, statements: Sequence[Statement], props: ParagraphProperties,
                          batch: bool) -> None:
@@ -184,21 +207,21 @@ class ParagraphExecutor:
             try:
                 statement_set.add_insert_sql(insert.sql)
             except Exception as exc:
-                raise self._statement_error(insert, exc) from exc
+                raise self.statement_error(insert, exc) from exc
         try:
             result = statement_set.execute()
         except Exception as exc:
-            raise self._statement_error(inserts[0], exc) from exc
+            raise self.statement_error(inserts[0], exc) from exc
         return self._started(result, props, prepared, batch)
 
     def _execute_sql(self, tenv: Any, statement: Statement) -> Any:
         try:
             return tenv.execute_sql(statement.sql)
         except Exception as exc:
-            raise self._statement_error(statement, exc) from exc
+            raise self.statement_error(statement, exc) from exc
 
     @staticmethod
-    def _statement_error(statement: Statement, exc: BaseException) -> StatementError:
+    def statement_error(statement: Statement, exc: BaseException) -> StatementError:
         summary = java_error_summary(exc)
         first_line = statement.sql.strip().splitlines()[0][:80]
         return StatementError(
@@ -248,10 +271,10 @@ class ParagraphExecutor:
         try:
             table = tenv.sql_query(statement.sql)
             frame = table.to_pandas()  # Arrow batches, not row by row
-        except KeyboardInterrupt:
-            raise
         except Exception as exc:
-            raise self._statement_error(statement, exc) from exc
+            raise self.statement_error(statement, exc) from exc
+        if props.result_name:
+            self.bind(props.result_name, frame)
         return frame
 
     @staticmethod
@@ -273,15 +296,14 @@ class ParagraphExecutor:
         client = table_result.get_job_client()
         if client is None:
             return None
-        job = self.track_client(client._j_job_client, props, prepared, batch=batch)
+        job = self.track_job(str(client.get_job_id()), props, prepared, batch=batch)
         if batch or props.wait:
-            self._wait_for_end(job)
+            self.wait_for_end(job)
         return None  # the job's live status output is already in the cell
 
-    def track_client(self, j_job_client: Any, props: ParagraphProperties, prepared: Prepared,
-                     *, batch: bool, primary: bool = True) -> TrackedJob:
+    def track_job(self, job_id: str, props: ParagraphProperties, prepared: Prepared,
+                  *, batch: bool, primary: bool = True) -> TrackedJob:
         """Track a submitted job for this cell and block until it runs (or failed)."""
-        job_id = j_job_client.getJobID().toHexString()
         name = self._job_name(job_id, props)
         owner = prepared.owner
         if not owner.job_name or not primary:
@@ -306,7 +328,7 @@ class ParagraphExecutor:
         except Exception:
             return job_id
 
-    def _wait_for_end(self, job: TrackedJob) -> None:
+    def wait_for_end(self, job: TrackedJob) -> None:
         ended = self.tracker.wait_until_ended(job.job_id)
         if ended.state == "FAILED":
             cause = self.tracker.failure_cause(job.job_id) or "see %flink.jobs"
@@ -315,8 +337,13 @@ class ParagraphExecutor:
     # ----------------------------------------------------------------- %%flink paragraphs
 
     def run_python(self, props: ParagraphProperties, code: str, cell: CellContext,
-                   namespace: dict[str, Any]) -> Any:
-        """Run ``%%flink`` code with senv/stenv/btenv; the jobs it submits become the cell's."""
+                   namespace: dict[str, Any], filename: str = "<flink cell>") -> Any:
+        """Run ``%%flink`` code with senv/stenv/btenv; the jobs it submits become the cell's.
+
+        A Python error in the code propagates as it is (the user's traceback); an error
+        Flink raised becomes a short StatementError naming the line, its trace kept aside.
+        """
+        __tracebackhide__ = True
         prepared = self.prepare(props, cell)
         for note in prepared.notes:
             self._say(note)
@@ -324,33 +351,43 @@ class ParagraphExecutor:
         namespace.update(senv=envs.senv, stenv=envs.stenv, btenv=envs.btenv)
         tracked: list[TrackedJob] = []
 
-        def track(client: Any) -> TrackedJob:
-            job = self.track_client(client, props, prepared, batch=False,
-                                    primary=not tracked)
+        def track(job_id: str) -> TrackedJob:
+            job = self.track_job(job_id, props, prepared, batch=False, primary=not tracked)
             tracked.append(job)
             return job
 
         def wait(client: Any) -> Any:
-            job = track(client._j_job_client)
-            self._wait_for_end(job)
+            job = track(str(client.get_job_id()))
+            self.wait_for_end(job)
             return client.get_job_execution_result().result()
 
-        with self.session.job_scope(prepared.overrides, batch=None) as submitted:
+        with self.session.job_scope(prepared.overrides, batch=None) as submitted, \
+                self._cancelled_on_interrupt(submitted):
             envs.senv.wait_for_job = wait if props.wait else None
             try:
-                value = run_code(code, namespace)
+                value = run_code(code, namespace, filename)
+            except Exception as exc:
+                trace = java_trace(exc)
+                if trace is None:
+                    exc.__jupyter_flink_user_code__ = True  # type: ignore[attr-defined]
+                    raise
+                line = user_code_line(exc.__traceback__, filename)
+                raise StatementError(
+                    f"Line {line}: Flink rejected this call: {java_error_summary(exc)}",
+                    fix="Fix the code and run the cell again (%flink.trace shows Flink's "
+                        "trace).", details=trace) from None
             finally:
                 envs.senv.wait_for_job = None
             known = {job.job_id for job in tracked}
-            for client in submitted:
-                if client.getJobID().toHexString() not in known:
-                    track(client)
-        if len(tracked) > 1:
-            self._say(f"This cell started {len(tracked)} jobs; it owns {tracked[0].name}, "
-                      "the others are recorded under their job names.")
-        if props.wait:
-            for job in tracked:
-                self._wait_for_end(job)
+            for job_id in submitted:
+                if job_id not in known:
+                    track(job_id)
+            if len(tracked) > 1:
+                self._say(f"This cell started {len(tracked)} jobs; it owns {tracked[0].name}, "
+                          "the others are recorded under their job names.")
+            if props.wait:
+                for job in tracked:
+                    self.wait_for_end(job)
         return value
 
 
@@ -364,15 +401,34 @@ class _Text:
         return self.text
 
 
-def run_code(code: str, namespace: dict[str, Any]) -> Any:
+def run_code(code: str, namespace: dict[str, Any], filename: str = "<flink cell>") -> Any:
     """Execute ``code`` like a notebook cell: the value of a final expression is returned."""
-    tree = ast.parse(code, filename="<flink cell>", mode="exec")
+    __tracebackhide__ = True
+    tree = ast.parse(code, filename=filename, mode="exec")
     last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     if last is not None:
         tree.body = tree.body[:-1]
-    exec(compile(tree, "<flink cell>", "exec"), namespace)
+    exec(compile(tree, filename, "exec"), namespace)
     if last is None:
         return None
-    expression = ast.Expression(last.value)
-    return eval(compile(expression, "<flink cell>", "eval"), namespace)
+    return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
 
+
+def java_trace(exc: BaseException) -> str | None:
+    """The Java stack trace behind a PyFlink/py4j exception, or None for a Python error."""
+    trace = getattr(exc, "stack_trace", None)  # pyflink.util.exceptions.JavaException
+    if trace:
+        return str(trace)
+    if type(exc).__name__ == "Py4JJavaError":
+        return str(exc)
+    return None
+
+
+def user_code_line(tb: Any, filename: str) -> int | None:
+    """The line of the user's cell where ``tb`` passed last."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

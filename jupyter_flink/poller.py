@@ -17,8 +17,14 @@ from dataclasses import dataclass
 
 from .errors import RestError
 from .jobs import TERMINAL_STATES
-from .rest import CheckpointInfo, FlinkRestClient, RestoreInfo, checkpoint_counts, \
-    latest_checkpoint, restored_from
+from .rest import (
+    CheckpointInfo,
+    FlinkRestClient,
+    RestoreInfo,
+    checkpoint_counts,
+    latest_checkpoint,
+    restored_from,
+)
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .cluster import Cluster, LocalCluster, RemoteCluster, remote_environment
 from .errors import ClusterError, ConfigurationError
 from .gateway import get_gateway
+from .interpreter_keys import interpreter_defaults, is_interpreter_key
 
 if TYPE_CHECKING:
     from .conf import ConfEntry
@@ -35,20 +36,6 @@ DATABASE = "default_database"
 # Each table environment's own built-in catalog is renamed so the shared one can carry the
 # familiar name (and SQL job names read "insert-into_default_catalog...").
 _PRIVATE_CATALOG = "jupyter_flink_builtin"
-
-# Interpreter-level keys (Zeppelin's names) and their defaults. They configure this
-# integration, not Flink, and are never sent to a job.
-INTERPRETER_DEFAULTS: Mapping[str, str] = {
-    "flink.execution.mode": "local",
-    "flink.execution.remote.host": "",
-    "flink.execution.remote.port": "8081",
-    "flink.execution.remote.https": "false",
-    "flink.execution.remote.headers": "",
-    "flink.job.check_interval": "1000",
-    "flink.shutdown.stop_jobs": "true",
-    "flink.maxRows": "1000",
-}
-
 
 def default_job_settings() -> dict[str, str]:
     """Flink settings every job gets unless %%flink.conf says otherwise.
@@ -78,15 +65,17 @@ class FlinkSession:
     """Configuration, JVM, cluster and environments of one kernel."""
 
     def __init__(self, *, options: OptionRegistry | None = None,
-                 busy: Callable[[], bool] = lambda: False):
+                 busy: Callable[[], bool] = lambda: False,
+                 announce: Callable[[str], None] = lambda message: None):
         self._layers: dict[str, ConfLayer] = {}
         self._options = options
         self.busy = busy  # whether jobs still run: the job registry knows
+        self._announce = announce
         self._lock = threading.RLock()
         self.gateway: Any = None
         self.cluster: Cluster | None = None
         self._envs: _Environments | None = None
-        self._submissions: list[Any] | None = None
+        self._submissions: list[str] | None = None
 
     # ----------------------------------------------------------------- configuration
 
@@ -99,7 +88,7 @@ class FlinkSession:
         return self._options
 
     def interpreter_setting(self, key: str) -> str:
-        merged = dict(INTERPRETER_DEFAULTS)
+        merged = interpreter_defaults()
         for layer in self._layers.values():
             merged.update(layer.interpreter)
         return merged[key]
@@ -132,15 +121,12 @@ class FlinkSession:
         notices: list[str] = []
         for entry in entries:
             try:
-                if self.options.scope(entry.key) == "interpreter":
-                    key, value = self.options.resolve_interpreter(entry.key, entry.value)
-                    layer.interpreter[key] = value
-                    continue
                 resolved = self.options.resolve(entry.key, entry.value)
             except ConfigurationError as exc:
                 raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
                                          fix=exc.fix, details=exc.details) from exc
-            layer.flink.update(dict(resolved.settings))
+            target = layer.interpreter if is_interpreter_key(entry.key) else layer.flink
+            target.update(dict(resolved.settings))
             if resolved.notice:
                 notices.append(f"Line {entry.line}: {resolved.notice}")
         with self._lock:
@@ -212,6 +198,15 @@ class FlinkSession:
                 cluster.stop()
                 raise
             self.cluster = cluster
+            self._announce(self.describe_cluster())
+
+    def describe_cluster(self) -> str:
+        if self.cluster is None:
+            return "No Flink cluster yet: the embedded one starts with the first job."
+        if self.cluster.is_local:
+            return (f"Embedded Flink cluster running; REST API at {self.cluster.rest_url} "
+                    "(loopback only).")
+        return f"Using the remote Flink cluster at {self.cluster.rest_url}."
 
     def _make_cluster(self, gateway: Any) -> Cluster:
         mode = self._wanted_mode()
@@ -269,16 +264,16 @@ class FlinkSession:
             raise ClusterError("The Flink cluster is not started yet.")
         return self.cluster.rest_url
 
-    def _on_submitted(self, job_client: Any) -> None:
+    def _on_submitted(self, job_id: str) -> None:
         # Called on py4j's callback thread while the cell's thread waits in the JVM.
         submissions = self._submissions
         if submissions is not None:
-            submissions.append(job_client)
+            submissions.append(job_id)
 
     @contextmanager
     def job_scope(self, overrides: Mapping[str, str], *, batch: bool | None = None
-                  ) -> Iterator[list[Any]]:
-        """Configure the environments for the jobs of one cell; yields the submitted clients.
+                  ) -> Iterator[list[str]]:
+        """Configure the environments for the jobs of one cell; yields the submitted job ids.
 
         ``batch`` picks the environments to configure (None: all of them, for %%flink code).
         What the cell's own code changes in the configuration is kept; what the scope set
@@ -368,11 +363,12 @@ class _JobListener:
     def __init__(self, on_submitted: Any):
         self._on_submitted = on_submitted
 
-    def onJobSubmitted(self, job_client: Any, throwable: Any) -> None:  # noqa: N802 (Java)
+    def onJobSubmitted(self, job_client: Any, throwable: Any) -> None:
         if job_client is not None:
-            self._on_submitted(job_client)
+            # The id as text now, so that cancelling after an interrupt needs no py4j call.
+            self._on_submitted(job_client.getJobID().toHexString())
 
-    def onJobExecuted(self, result: Any, throwable: Any) -> None:  # noqa: N802 (Java)
+    def onJobExecuted(self, result: Any, throwable: Any) -> None:
         """Nothing to do: the poller follows jobs to their end."""
 
     class Java:

@@ -80,6 +80,7 @@ class JobTracker:
         self._send_update = send_update
         self._journals: dict[str | None, Journal] = {}
         self._views: dict[str, JobView] = {}
+        self._attachments: dict[str, list[Any]] = {}  # e.g. live tables, closed at shutdown
         self._rest: FlinkRestClient | None = None
         self._poller: JobPoller | None = None
         self._lock = threading.RLock()
@@ -140,6 +141,11 @@ class JobTracker:
         self.poller.watch(job_id)
         return job
 
+    def attach(self, job_id: str, resource: Any) -> None:
+        """Keep ``resource`` (anything with ``close()``) until the kernel shuts down."""
+        with self._lock:
+            self._attachments.setdefault(job_id, []).append(resource)
+
     def _record(self, job: TrackedJob, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write the job's entry to the journal and tell the frontends."""
         entry = self.journal(job.owner.notebook_path).record(job.owner.key, {
@@ -155,8 +161,8 @@ class JobTracker:
 
     def _on_observation(self, job_id: str, obs: Observation) -> None:
         previous = self.registry.get(job_id)
-        if previous is None:
-            return
+        if previous is None or (previous.ended and obs.state not in TERMINAL_STATES):
+            return  # an answer sent before the job ended must not bring it back to life
         changes: dict[str, Any] = {
             "state": obs.state, "start_time_ms": obs.start_time_ms,
             "end_time_ms": obs.end_time_ms, "checkpoints_completed": obs.completed,
@@ -232,22 +238,19 @@ class JobTracker:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
+        job = self.registry.update(job_id, state=state) or self._must_get(job_id)
+        self._refresh(job, force=True)  # the cell returns showing the state it waited for
         self.poller.poll_now(job_id)
-        job = self.registry.update(job_id, state=state) if state else None
-        return job or self._must_get(job_id)
+        return job
 
     def wait_until_ended(self, job_id: str, *, poll_s: float = 0.2) -> TrackedJob:
-        """Block until the job ends; interrupting the kernel cancels it (cell semantics)."""
-        try:
-            while True:
-                state = self.rest.job(job_id).get("state")
-                if state in TERMINAL_STATES:
-                    self.poller.poll_now(job_id)
-                    return self.registry.update(job_id, state=state) or self._must_get(job_id)
-                time.sleep(poll_s)
-        except KeyboardInterrupt:
-            self.cancel(job_id)
-            raise
+        """Block until the job ends (interruptible: the cell then cancels its jobs)."""
+        while True:
+            state = self.rest.job_status(job_id)
+            if state in TERMINAL_STATES:
+                self.poller.poll_now(job_id)
+                return self.registry.update(job_id, state=state) or self._must_get(job_id)
+            time.sleep(poll_s)
 
     def _must_get(self, job_id: str) -> TrackedJob:
         job = self.registry.get(job_id)
@@ -340,6 +343,9 @@ class JobTracker:
                     except Exception:
                         log.exception("stopping a job at shutdown failed")
         with self._lock:
+            for resource in [r for rs in self._attachments.values() for r in rs]:
+                resource.close()
+            self._attachments.clear()
             if self._poller is not None:
                 self._poller.close()
                 self._poller = None

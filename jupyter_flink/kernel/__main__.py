@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
         from .kernelspec import install_kernel_spec
 
         prefix = sys.prefix if args.sys_prefix else args.prefix
-        print(f"Installed the flink kernelspec in {install_kernel_spec(user=args.user, prefix=prefix)}")
+        destination = install_kernel_spec(user=args.user, prefix=prefix)
+        print(f"Installed the flink kernelspec in {destination}")
         return
     from ipykernel.kernelapp import IPKernelApp
 

@@ -37,6 +37,7 @@ def reports_errors(method: F) -> F:
 
     @functools.wraps(method)
     def wrapper(self: FlinkMagics, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         try:
             return method(self, *args, **kwargs)
         except UserError as exc:
@@ -49,6 +50,8 @@ def reports_errors(method: F) -> F:
         except (KeyboardInterrupt, UsageError):
             raise
         except Exception as exc:
+            if getattr(exc, "__jupyter_flink_user_code__", False):
+                raise  # the user's own Python error, with the user's own traceback
             self.last_error = FlinkNotebookError(str(exc), details=traceback.format_exc())
             raise UsageError(
                 f"jupyter-flink hit an internal error: {type(exc).__name__}: {exc}. "
@@ -78,9 +81,9 @@ class FlinkMagics(Magics):
             poll_interval_s=lambda: int(
                 self.session.interpreter_setting("flink.job.check_interval")) / 1000,
             rest_headers=lambda: self.session.rest_headers())
-        self.session = FlinkSession(busy=self.tracker.is_busy)
-        self.executor = ParagraphExecutor(self.session, self.tracker, show=_display,
-                                          say=_say)
+        self.session = FlinkSession(busy=self.tracker.is_busy, announce=_say)
+        self.executor = ParagraphExecutor(self.session, self.tracker, say=_say,
+                                          bind=self.shell.user_ns.__setitem__)
         self._shut_down = False
 
     # ----------------------------------------------------------------- paragraphs
@@ -117,9 +120,11 @@ class FlinkMagics(Magics):
         """Run PyFlink code with ``senv``, ``stenv`` and ``btenv``; its job belongs to the cell."""
         if cell is None:
             return self.flink_help("")
+        __tracebackhide__ = True
         props = self._properties(line, "flink")
+        filename = self.shell.compile.cache(cell)  # so tracebacks show the cell's lines
         return self.executor.run_python(props, cell, current_cell(self.shell),
-                                        self.shell.user_ns)
+                                        self.shell.user_ns, filename)
 
     @line_cell_magic("flink.ssql")
     @reports_errors
@@ -134,11 +139,8 @@ class FlinkMagics(Magics):
     def flink_bsql(self, line: str, cell: str | None = None) -> Any:
         """Run batch SQL; SELECT returns a pandas DataFrame."""
         props = self._properties(line if cell is not None else "", "bsql")
-        result = self.executor.run_sql(props, cell if cell is not None else line,
-                                       current_cell(self.shell), batch=True)
-        if result is not None and props.result_name:
-            self.shell.user_ns[props.result_name] = result
-        return result
+        return self.executor.run_sql(props, cell if cell is not None else line,
+                                     current_cell(self.shell), batch=True)
 
     # ----------------------------------------------------------------- jobs
 
@@ -179,6 +181,15 @@ class FlinkMagics(Magics):
         """A job's checkpoint history (REST) and the retained checkpoints on storage."""
         jobs = self._targets(line, "flink.checkpoints", default_latest=True)
         return tables.checkpoints(self.tracker, jobs[0])
+
+    @line_magic("flink.info")
+    @reports_errors
+    def flink_info(self, line: str) -> None:
+        """Where jobs run: the cluster's REST URL, the Flink version, the execution mode."""
+        _say(self.session.describe_cluster())
+        if self.session.started:
+            _say(f"Flink {self.tracker.rest.config().get('flink-version', '?')}, mode "
+                 f"{self.session.interpreter_setting('flink.execution.mode')}.")
 
     @line_magic("flink.trace")
     def flink_trace(self, line: str) -> None:
@@ -234,12 +245,6 @@ class FlinkMagics(Magics):
             stop_jobs = self.session.interpreter_setting("flink.shutdown.stop_jobs") == "true"
             self.tracker.shutdown(stop_jobs=stop_jobs or self.session.cluster_is_local())
         self.session.stop()
-
-
-def _display(obj: Any) -> None:
-    from IPython.display import display
-
-    display(obj)
 
 
 def _say(text: str) -> None:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..display import format_duration, format_time_ms
+from ..interpreter_keys import interpreter_defaults
 from ..jobs import TrackedJob
 from ..resume import list_alternatives
-from ..session import INTERPRETER_DEFAULTS, FlinkSession, default_job_settings
+from ..session import FlinkSession, default_job_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +28,7 @@ def configuration(session: FlinkSession) -> pd.DataFrame:
         rows.append({"key": key, "value": configured.get(key, defaults.get(key)),
                      "source": "%%flink.conf" if key in configured else "jupyter-flink default",
                      "scope": session.options.scope(key)})
-    for key, default in INTERPRETER_DEFAULTS.items():
+    for key, default in interpreter_defaults().items():
         value = session.interpreter_setting(key)
         rows.append({"key": key, "value": value,
                      "source": "%%flink.conf" if value != default else "jupyter-flink default",

@@ -1,0 +1,72 @@
+"""A small typed client for Apache Flink's REST API, in three layers (as sparkmagic's for Livy).
+
+- :mod:`~jupyter_flink.rest.http`: one ``httpx.Client`` (base URL, headers, TLS, timeout,
+  a swappable transport) and an injected :mod:`~jupyter_flink.rest.retry` policy that retries
+  only GETs;
+- :mod:`~jupyter_flink.rest.client`: :class:`FlinkRestClient`, one method per endpoint with
+  the status codes it accepts, and waits with deadlines and known terminal states;
+- :mod:`~jupyter_flink.rest.views`: typed views of the answers for the poller
+  (latest checkpoint, restore source, counts, savepoint status, job failure).
+
+Errors are :class:`~jupyter_flink.errors.RestError` and the subclasses in
+:mod:`~jupyter_flink.rest.exceptions`; a failed savepoint or job is a
+:class:`~jupyter_flink.errors.JobError`.
+"""
+
+from __future__ import annotations
+
+from .client import GLOBALLY_TERMINAL_STATES, FlinkRestClient
+from .exceptions import (
+    CheckpointTimeout,
+    JobNotFound,
+    JobStateTimeout,
+    SavepointTimeout,
+    WaitTimeout,
+)
+from .http import DEFAULT_TIMEOUT, HttpClient
+from .retry import LinearRetryPolicy, NoRetry, RetryPolicy
+from .traces import summarize_java_trace
+from .views import (
+    NO_CHECKPOINT_DIR_FIX,
+    NOT_EXTERNALLY_ADDRESSABLE,
+    CheckpointCounts,
+    CheckpointInfo,
+    JobFailure,
+    RestoreInfo,
+    SavepointStatus,
+    checkpoint_counts,
+    checkpoint_interval_ms,
+    latest_checkpoint,
+    latest_failure,
+    latest_savepoint,
+    restored_from,
+)
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "GLOBALLY_TERMINAL_STATES",
+    "NOT_EXTERNALLY_ADDRESSABLE",
+    "NO_CHECKPOINT_DIR_FIX",
+    "CheckpointCounts",
+    "CheckpointInfo",
+    "CheckpointTimeout",
+    "FlinkRestClient",
+    "HttpClient",
+    "JobFailure",
+    "JobNotFound",
+    "JobStateTimeout",
+    "LinearRetryPolicy",
+    "NoRetry",
+    "RestoreInfo",
+    "RetryPolicy",
+    "SavepointStatus",
+    "SavepointTimeout",
+    "WaitTimeout",
+    "checkpoint_counts",
+    "checkpoint_interval_ms",
+    "latest_checkpoint",
+    "latest_failure",
+    "latest_savepoint",
+    "restored_from",
+    "summarize_java_trace",
+]

@@ -1,0 +1,472 @@
+"""Flink's REST API: one method per endpoint, with the status codes each accepts, and the waits
+built on them.
+
+Paths, methods, accepted codes and body field names are those of Flink 2.3.0's
+``MessageHeaders`` (e.g. ``JobCancellationHeaders``: PATCH /jobs/:jobid -> 202;
+``StopWithSavepointTriggerHeaders``: POST /jobs/:jobid/stop -> 202), checked on a live cluster.
+Quirks worth knowing, all measured:
+
+- The two trigger bodies spell their fields differently: ``/stop`` takes ``targetDirectory``,
+  ``/savepoints`` takes ``target-directory`` and ``cancel-job``; both take ``formatType`` and
+  an optional ``triggerId`` (32 hex digits) that makes a repeated POST return the same
+  operation instead of starting a second one.
+- Triggering for an unknown or finished job is still accepted (202); the failure shows up in
+  the operation's status (``FlinkJobNotFoundException``). Without a target directory and
+  without ``execution.checkpointing.savepoint-dir`` the trigger itself answers 400.
+- Flink keeps operation results for ``rest.async.store-duration`` (5 min) and, on shutdown,
+  waits until every result has been fetched once (or that time has passed): poll every
+  operation you trigger to its end, or a MiniCluster's close() blocks for minutes.
+- Checkpoint statistics are cached for ``rest.cache.checkpoint-statistics.timeout``
+  (3 s by default), so a completed checkpoint can show up that much later.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from ..errors import JobError, RestError
+from .exceptions import CheckpointTimeout, JobNotFound, JobStateTimeout, SavepointTimeout
+from .http import DEFAULT_TIMEOUT, HttpClient, Verify, decode_json
+from .retry import RetryPolicy
+from .traces import mentions_missing_job
+from .views import (
+    CheckpointInfo,
+    SavepointStatus,
+    latest_checkpoint,
+    latest_failure,
+)
+from .views import checkpoint_interval_ms as interval_from_config
+
+# States a job never leaves (JobStatus.isGloballyTerminalState). SUSPENDED is terminal only
+# for one JobManager: another one takes the job over.
+GLOBALLY_TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
+SAVEPOINT_FORMATS = frozenset({"CANONICAL", "NATIVE"})
+DEFAULT_POLL = 0.2
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+T = TypeVar("T")
+
+
+class FlinkRestClient:
+    """A typed client for one Flink cluster's REST API.
+
+    The connection settings are those of :class:`~jupyter_flink.rest.http.HttpClient`;
+    ``clock`` and ``sleep`` drive the waits (tests pass a fake clock). Thread-safe: the
+    poller thread and the kernel thread may share one client.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        verify: Verify = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        trust_env: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.http = HttpClient(
+            base_url,
+            headers=headers,
+            verify=verify,
+            timeout=timeout,
+            retry=retry,
+            transport=transport,
+            trust_env=trust_env,
+            sleep=sleep,
+        )
+        self._clock = clock
+        self._sleep = sleep
+
+    @classmethod
+    def for_cluster(cls, cluster: Any, **kwargs: Any) -> FlinkRestClient:
+        """A client for a :class:`~jupyter_flink.cluster.Cluster` (its URL and headers)."""
+        kwargs.setdefault("headers", getattr(cluster, "headers", None))
+        return cls(cluster.rest_url, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> FlinkRestClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FlinkRestClient({self.base_url!r})"
+
+    # -- cluster ---------------------------------------------------------------------------
+
+    def overview(self) -> dict[str, Any]:
+        """GET /overview -> 200: slots, job counts, ``flink-version``."""
+        return self._get("/overview")
+
+    def config(self) -> dict[str, Any]:
+        """GET /config -> 200: the web UI's configuration, with ``flink-version``."""
+        return self._get("/config")
+
+    def jobs_overview(self) -> list[dict[str, Any]]:
+        """GET /jobs/overview -> 200: one summary per job (``jid``, ``name``, ``state``, ...)."""
+        jobs = self._get("/jobs/overview").get("jobs")
+        return [job for job in jobs if isinstance(job, dict)] if isinstance(jobs, list) else []
+
+    # -- one job (404 -> JobNotFound) --------------------------------------------------------
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id} -> 200: details, vertices and plan."""
+        return self._get(_job_path(job_id), job_id=job_id)
+
+    def job_status(self, job_id: str) -> str:
+        """GET /jobs/{id}/status -> 200: the job's state (RUNNING, FINISHED, ...), cheaply."""
+        path = _job_path(job_id) + "/status"
+        return str(self._require(self._get(path, job_id=job_id), "status", "GET", path))
+
+    def job_config(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id}/config -> 200."""
+        return self._get(_job_path(job_id) + "/config", job_id=job_id)
+
+    def job_exceptions(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id}/exceptions -> 200: ``exceptionHistory`` (see ``latest_failure``)."""
+        return self._get(_job_path(job_id) + "/exceptions", job_id=job_id)
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id}/checkpoints -> 200: counts, summary, latest, history.
+
+        A streaming job without checkpointing answers 200 with zero counts and null
+        ``latest`` entries; a job without a checkpoint coordinator answers 404 "Checkpointing
+        has not been enabled" (a RestError; JobNotFound only if the job is missing).
+        """
+        return self._get(_job_path(job_id) + "/checkpoints", job_id=job_id, only_jobs_404=False)
+
+    def checkpoint_config(self, job_id: str) -> dict[str, Any]:
+        """GET /jobs/{id}/checkpoints/config -> 200: interval, mode, storage, retention.
+
+        404 as for :meth:`checkpoints` ("Checkpointing is not enabled for this job").
+        """
+        path = _job_path(job_id) + "/checkpoints/config"
+        return self._get(path, job_id=job_id, only_jobs_404=False)
+
+    def checkpoint_interval_ms(self, job_id: str) -> int | None:
+        """The job's checkpoint interval in ms, or None if it does not checkpoint."""
+        try:
+            return interval_from_config(self.checkpoint_config(job_id))
+        except JobNotFound:
+            raise
+        except RestError as exc:
+            if exc.status == 404:  # no checkpoint coordinator
+                return None
+            raise
+
+    def checkpoint_details(self, job_id: str, checkpoint_id: int) -> dict[str, Any]:
+        """GET /jobs/{id}/checkpoints/details/{checkpoint} -> 200.
+
+        404 is JobNotFound only if Flink says the job is missing; an unknown (or already
+        forgotten: Flink keeps ``web.checkpoints.history`` entries) checkpoint is a RestError.
+        """
+        path = f"{_job_path(job_id)}/checkpoints/details/{int(checkpoint_id)}"
+        return self._get(path, job_id=job_id, only_jobs_404=False)
+
+    def cancel(self, job_id: str) -> bool:
+        """PATCH /jobs/{id}?mode=cancel -> 202 (True): cancellation has started.
+
+        Flink answers 409 when the job already reached another terminal state (FINISHED,
+        FAILED): nothing to cancel, and this returns False. A job that is already CANCELED
+        is acknowledged with 202 again. The job is CANCELED shortly after; use
+        :meth:`wait_for_job_state` to wait for it.
+        """
+        path = _job_path(job_id)
+        status, _ = self._call(
+            "PATCH", path, accepted=(202, 409), params={"mode": "cancel"}, job_id=job_id
+        )
+        return status == 202
+
+    def trigger_stop_with_savepoint(
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        drain: bool = False,
+        format_type: str = "CANONICAL",
+        trigger_id: str | None = None,
+    ) -> str:
+        """POST /jobs/{id}/stop -> 202: returns the request id to poll.
+
+        ``target_directory`` None uses the cluster's ``execution.checkpointing.savepoint-dir``
+        (400 if that is not set). ``drain`` emits MAX_WATERMARK first (ends event-time
+        windows). The job is FINISHED shortly after the savepoint completes; if the savepoint
+        fails, the job keeps running.
+        """
+        body: dict[str, Any] = {"drain": bool(drain), "formatType": _format(format_type)}
+        if target_directory is not None:
+            body["targetDirectory"] = target_directory
+        return self._trigger(_job_path(job_id) + "/stop", body, job_id, trigger_id)
+
+    def trigger_savepoint(
+        self,
+        job_id: str,
+        target_directory: str | None = None,
+        *,
+        cancel_job: bool = False,
+        format_type: str = "CANONICAL",
+        trigger_id: str | None = None,
+    ) -> str:
+        """POST /jobs/{id}/savepoints -> 202: returns the request id to poll."""
+        body: dict[str, Any] = {"cancel-job": bool(cancel_job), "formatType": _format(format_type)}
+        if target_directory is not None:
+            body["target-directory"] = target_directory
+        return self._trigger(_job_path(job_id) + "/savepoints", body, job_id, trigger_id)
+
+    def savepoint_status(self, job_id: str, request_id: str) -> SavepointStatus:
+        """GET /jobs/{id}/savepoints/{request-id} -> 200, for both trigger kinds.
+
+        404 means Flink knows no such operation for this job (also when the job is unknown,
+        or the result expired after ``rest.async.store-duration``): a RestError.
+        """
+        path = f"{_job_path(job_id)}/savepoints/{_hex32(request_id, 'request id')}"
+        return SavepointStatus.from_json(self._get(path, job_id=job_id, only_jobs_404=False))
+
+    # -- waits -------------------------------------------------------------------------------
+
+    def wait_for_savepoint(
+        self, job_id: str, request_id: str, timeout: float, poll: float = DEFAULT_POLL
+    ) -> str:
+        """Poll a triggered savepoint until it completes; return its location.
+
+        Raises JobError with Flink's cause if it failed (JobNotFound if the cause is that
+        the job does not exist), SavepointTimeout when ``timeout`` seconds have passed.
+        """
+
+        def probe() -> str | None:
+            status = self.savepoint_status(job_id, request_id)
+            if not status.done:
+                return None
+            if status.location and not status.failure:
+                return status.location
+            failure = status.failure or "Flink reported no location and no cause"
+            if mentions_missing_job(status.failure_trace or failure):
+                raise JobNotFound(
+                    f"The savepoint of job {job_id} failed: Flink has no such job.",
+                    job_id=job_id,
+                    details=status.failure_trace,
+                )
+            raise JobError(
+                f"The savepoint of job {job_id} failed: {failure}",
+                job_id=job_id,
+                details=status.failure_trace,
+            )
+
+        def expired() -> RestError:
+            return SavepointTimeout(
+                f"The savepoint of job {job_id} (request {request_id}) did not complete "
+                f"within {timeout:g} s.",
+                job_id=job_id,
+                request_id=request_id,
+                timeout=timeout,
+                fix="It may still complete: large state takes longer to write. Wait longer, "
+                "or check the job's checkpoint statistics in the Flink UI.",
+            )
+
+        return self._poll(probe, expired, timeout, poll)
+
+    def wait_for_job_state(
+        self, job_id: str, states: Collection[str], timeout: float, poll: float = DEFAULT_POLL
+    ) -> str:
+        """Poll the job until its state is one of ``states``; return that state.
+
+        Raises JobError if the job reaches a state it never leaves (FINISHED, CANCELED,
+        FAILED) that is not wanted, with the failure cause for FAILED; JobStateTimeout when
+        ``timeout`` seconds have passed.
+        """
+        wanted = frozenset(state.upper() for state in states)
+        if not wanted:
+            raise ValueError("states must name at least one job state")
+        last_state: str | None = None
+
+        def probe() -> str | None:
+            nonlocal last_state
+            state = last_state = self.job_status(job_id)
+            if state in wanted:
+                return state
+            if state in GLOBALLY_TERMINAL_STATES:
+                raise self._ended(job_id, state, f"waiting for {_names(wanted)}")
+            return None
+
+        def expired() -> RestError:
+            return JobStateTimeout(
+                f"Job {job_id} did not become {_names(wanted)} within {timeout:g} s "
+                f"(it is {last_state}).",
+                job_id=job_id,
+                states=wanted,
+                last_state=last_state,
+                timeout=timeout,
+            )
+
+        return self._poll(probe, expired, timeout, poll)
+
+    def wait_for_checkpoint(
+        self,
+        job_id: str,
+        timeout: float,
+        poll: float = DEFAULT_POLL,
+        newer_than: int | None = None,
+    ) -> CheckpointInfo:
+        """Poll until the job has a completed checkpoint (with an id above ``newer_than``).
+
+        Raises JobError if the job ends first, CheckpointTimeout after ``timeout`` seconds.
+        """
+
+        def probe() -> CheckpointInfo | None:
+            info = latest_checkpoint(self.checkpoints(job_id))
+            if info is not None and (newer_than is None or info.id > newer_than):
+                return info
+            state = self.job_status(job_id)
+            if state in GLOBALLY_TERMINAL_STATES:
+                raise self._ended(job_id, state, "waiting for a checkpoint")
+            return None
+
+        def expired() -> RestError:
+            newer = f" newer than {newer_than}" if newer_than is not None else ""
+            return CheckpointTimeout(
+                f"Job {job_id} completed no checkpoint{newer} within {timeout:g} s.",
+                job_id=job_id,
+                timeout=timeout,
+                fix="Check execution.checkpointing.interval and the job's checkpoint "
+                "statistics (failed checkpoints) in the Flink UI.",
+            )
+
+        return self._poll(probe, expired, timeout, poll)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _poll(
+        self,
+        probe: Callable[[], T | None],
+        expired: Callable[[], RestError],
+        timeout: float,
+        poll: float,
+    ) -> T:
+        """Call ``probe`` until it returns a value; at least once, and once more at the deadline.
+
+        A single request may overrun the deadline by the HTTP timeout (and its retries).
+        """
+        if timeout < 0 or poll <= 0:
+            raise ValueError(f"timeout must be >= 0 and poll > 0 (got {timeout}, {poll})")
+        deadline = self._clock() + timeout
+        while True:
+            result = probe()
+            if result is not None:
+                return result
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise expired()
+            self._sleep(min(poll, remaining))
+
+    def _ended(self, job_id: str, state: str, while_doing: str) -> JobError:
+        if state != "FAILED":
+            return JobError(f"Job {job_id} is {state} ({while_doing}).", job_id=job_id)
+        try:
+            failure = latest_failure(self.job_exceptions(job_id))
+        except RestError:  # the cause is a bonus; the state is the news
+            failure = None
+        cause = f": {failure.message}" if failure else "."
+        return JobError(
+            f"Job {job_id} FAILED ({while_doing}){cause}",
+            job_id=job_id,
+            details=failure.trace if failure else None,
+        )
+
+    def _trigger(
+        self, path: str, body: dict[str, Any], job_id: str, trigger_id: str | None
+    ) -> str:
+        if trigger_id is not None:
+            body["triggerId"] = _hex32(trigger_id, "trigger id")
+        _, answer = self._call("POST", path, accepted=(202,), json=body, job_id=job_id)
+        return str(self._require(answer, "request-id", "POST", path))
+
+    def _get(self, path: str, *, job_id: str | None = None, only_jobs_404: bool = True) -> Any:
+        _, body = self._call("GET", path, accepted=(200,), job_id=job_id,
+                             only_jobs_404=only_jobs_404)
+        if not isinstance(body, dict):
+            raise RestError(f"Flink answered GET {path} with {type(body).__name__}, not an "
+                            "object.", status=200, body=str(body))
+        return body
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        accepted: Collection[int],
+        job_id: str | None = None,
+        only_jobs_404: bool = True,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> tuple[int, Any]:
+        """Send; a 404 about ``job_id`` becomes JobNotFound.
+
+        ``only_jobs_404`` says the path has no other 404 (an unknown checkpoint or request id
+        is a 404 too): if False, Flink's error text must name the missing job.
+        """
+        try:
+            response = self.http.request(
+                method, path, accepted=accepted, params=params, json=json
+            )
+        except RestError as exc:
+            if (job_id is not None and exc.status == 404
+                    and (only_jobs_404 or mentions_missing_job(exc.body or ""))):
+                raise JobNotFound(
+                    f"Flink has no job {job_id} ({method} {path} answered 404).",
+                    job_id=job_id,
+                    status=404,
+                    body=exc.body,
+                    details=exc.details,
+                    fix="Jobs leave Flink's history some time after they end, and a restarted "
+                    "embedded cluster starts empty.",
+                ) from None
+            raise
+        return response.status_code, decode_json(method, path, response)
+
+    @staticmethod
+    def _require(body: Any, key: str, method: str, path: str) -> Any:
+        if not isinstance(body, dict) or body.get(key) in (None, ""):
+            raise RestError(f"Flink answered {method} {path} without {key!r}.", body=str(body))
+        return body[key]
+
+
+def _job_path(job_id: str) -> str:
+    """``/jobs/{id}``; a malformed id (which could also escape the path) is JobNotFound."""
+    if not isinstance(job_id, str) or not _HEX32.fullmatch(job_id):
+        raise JobNotFound(f"{job_id!r} is not a Flink job id (32 hexadecimal digits).",
+                          job_id=str(job_id))
+    return f"/jobs/{job_id}"
+
+
+def _hex32(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _HEX32.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Flink {what} (32 hexadecimal digits)")
+    return value
+
+
+def _format(format_type: str) -> str:
+    upper = str(format_type).upper()
+    if upper not in SAVEPOINT_FORMATS:
+        raise ValueError(f"format_type must be one of {sorted(SAVEPOINT_FORMATS)}, "
+                         f"not {format_type!r}")
+    return upper
+
+
+def _names(states: Collection[str]) -> str:
+    return " or ".join(sorted(states))

@@ -1,0 +1,215 @@
+"""The HTTP layer: one ``httpx.Client`` for a Flink REST endpoint, the retry policy around it,
+and Flink's error answers turned into :class:`~jupyter_flink.errors.RestError`.
+
+It knows nothing of jobs or checkpoints (that is :mod:`jupyter_flink.rest.client`). It is safe to
+share between threads, e.g. the job poller and the kernel thread: ``httpx.Client`` "can be
+shared between threads" (its docstring), and this class keeps no per-request state.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import time
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import httpx
+
+from ..errors import ConfigurationError, RestError
+from .retry import LinearRetryPolicy, RetryPolicy
+from .traces import flink_errors, summarize_java_trace
+
+DEFAULT_TIMEOUT = 5.0
+# Methods that are safe to send twice. Flink's POST/PATCH start operations (savepoint, stop,
+# cancel): a retry after a lost answer could start a second one.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+
+Verify = Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
+
+
+class HttpClient:
+    """Sends requests to one Flink REST endpoint and checks their status codes.
+
+    ``headers`` are sent with every request (e.g. for an authenticating proxy). ``verify`` is
+    True (system CAs), False, the path of a CA bundle file or directory, or an SSLContext.
+    ``timeout`` is the connect/read/write/pool timeout of one request, in seconds. ``retry``
+    decides about retrying GETs (default :class:`LinearRetryPolicy`). ``transport`` replaces
+    the network, e.g. with ``httpx.MockTransport`` in tests. ``trust_env`` (proxy variables,
+    ``.netrc``) defaults to off for loopback addresses, where a corporate HTTP_PROXY would
+    otherwise swallow requests meant for the embedded cluster.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        verify: Verify = True,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        trust_env: bool | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(
+                f"{base_url!r} is not a Flink REST address.",
+                fix="Use http://host:port or https://host:port (the JobManager's rest.port).",
+            )
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {timeout}")
+        self.base_url = str(url).rstrip("/")
+        self.timeout = float(timeout)
+        self.retry: RetryPolicy = retry if retry is not None else LinearRetryPolicy()
+        self._sleep = sleep
+        self._closed = False
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Accept": "application/json", **dict(headers or {})},
+            verify=ssl_verify(verify),
+            timeout=httpx.Timeout(self.timeout),
+            transport=transport,
+            trust_env=(not _is_loopback(url.host)) if trust_env is None else trust_env,
+            follow_redirects=False,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        accepted: Collection[int],
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """Send a request; return the response if its status is in ``accepted``.
+
+        Raises RestError with ``status`` None when there is no answer, and with the status,
+        the body and Flink's ``errors`` when the status is not accepted. GETs are retried as
+        the policy says; other methods are sent exactly once.
+        """
+        method = method.upper()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._closed:
+                raise self._closed_error(method, path)
+            try:
+                response = self._client.request(method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                if self._should_retry(method, None, attempt):
+                    continue
+                raise self._unreachable(method, path, exc) from exc
+            except RuntimeError as exc:  # httpx refuses to send once closed (a race with close())
+                if self._closed:
+                    raise self._closed_error(method, path) from exc
+                raise
+            if response.status_code in accepted:
+                return response
+            if self._should_retry(method, response.status_code, attempt):
+                continue
+            raise status_error(method, path, response, accepted)
+
+    def close(self) -> None:
+        """Close the connection pool; later requests raise RestError. Idempotent."""
+        self._closed = True
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.base_url!r}, timeout={self.timeout:g}, retry={self.retry!r})"
+
+    def _should_retry(self, method: str, status_code: int | None, attempt: int) -> bool:
+        if method not in IDEMPOTENT_METHODS or not self.retry.should_retry(status_code, attempt):
+            return False
+        self._sleep(self.retry.delay(attempt))
+        return True
+
+    def _unreachable(self, method: str, path: str, exc: httpx.TransportError) -> RestError:
+        if isinstance(exc, httpx.TimeoutException):
+            reason = f"no answer within {self.timeout:g} s"
+        else:
+            reason = str(exc) or type(exc).__name__
+        return RestError(
+            f"The Flink cluster at {self.base_url} is unreachable: {method} {path} failed "
+            f"({reason}).",
+            fix="Check that the cluster is running and that its REST address and port are right.",
+        )
+
+    def _closed_error(self, method: str, path: str) -> RestError:
+        return RestError(f"{method} {path}: the REST client for {self.base_url} is closed.")
+
+
+def status_error(
+    method: str, path: str, response: httpx.Response, accepted: Collection[int]
+) -> RestError:
+    """A RestError for an answer whose status was not expected, with Flink's own reasons."""
+    body = response.text
+    errors = flink_errors(body)
+    expected = "/".join(str(code) for code in sorted(accepted))
+    message = (
+        f"Flink answered {method} {path} with {response.status_code} "
+        f"{response.reason_phrase} (expected {expected})"
+    )
+    summaries = [summary for summary in map(summarize_java_trace, errors) if summary]
+    message += (": " + "; ".join(summaries)) if summaries else "."
+    fix = None
+    if response.status_code in (401, 403, 407):
+        fix = "Check the headers configured for the Flink REST endpoint (authentication)."
+    return RestError(
+        message,
+        status=response.status_code,
+        body=body,
+        fix=fix,
+        details="\n\n".join(errors) or None,
+    )
+
+
+def decode_json(method: str, path: str, response: httpx.Response) -> Any:
+    """The JSON body of an accepted response (None when empty), or RestError."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RestError(
+            f"Flink answered {method} {path} with {response.status_code}, but not with JSON.",
+            status=response.status_code,
+            body=response.text,
+        ) from exc
+
+
+def ssl_verify(verify: Verify) -> bool | ssl.SSLContext:
+    """What httpx wants for ``verify``: a CA bundle path becomes an SSLContext.
+
+    (httpx 0.28 deprecated ``verify=<path>``; warnings are errors in our tests.)
+    """
+    if isinstance(verify, (bool, ssl.SSLContext)):
+        return verify
+    path = Path(verify).expanduser()
+    if path.is_dir():
+        return ssl.create_default_context(capath=str(path))
+    if path.is_file():
+        return ssl.create_default_context(cafile=str(path))
+    raise ConfigurationError(
+        f"The CA bundle {path} for Flink's REST endpoint does not exist.",
+        fix="Point the setting at a PEM file or a directory of CA certificates.",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,49 @@
+"""Look at Flink directly (plain HTTP), to check what the product claims independently."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .waiting import wait_until
+
+REST_URL = re.compile(r"http://127\.0\.0\.1:\d+")
+
+
+def rest_url_from(text: str) -> str:
+    match = REST_URL.search(text)
+    assert match, f"no REST URL of the embedded cluster in: {text!r}"
+    return match.group(0)
+
+
+def get(url: str, path: str) -> Any:
+    response = httpx.get(url + path, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def jobs(url: str) -> list[dict[str, Any]]:
+    return get(url, "/jobs/overview")["jobs"]
+
+
+def job_by_name(url: str, name: str) -> dict[str, Any] | None:
+    matching = [j for j in jobs(url) if j["name"] == name]
+    return max(matching, key=lambda j: j["start-time"]) if matching else None
+
+
+def wait_for_state(url: str, job_id: str, states: set[str], timeout: float = 60) -> str:
+    return wait_until(lambda: (s := get(url, f"/jobs/{job_id}")["state"]) in states and s,
+                      timeout=timeout, what=f"job {job_id} in {states}")
+
+
+def completed_checkpoints(url: str, job_id: str) -> int:
+    return int(get(url, f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
+
+
+def local_path(flink_path: str) -> Path:
+    """file:/tmp/x or file:///tmp/x -> /tmp/x"""
+    assert flink_path.startswith("file:"), flink_path
+    return Path("/" + flink_path[len("file:"):].lstrip("/"))
