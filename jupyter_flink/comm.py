@@ -23,10 +23,10 @@ PROTOCOL_VERSION = 1
 
 
 def send_metadata_update(notebook_path: str | None, cell_id: str, flink: dict[str, Any]) -> None:
-    """Send one cell's ``flink`` metadata to the frontends; a no-op outside a running kernel.
+    """Send one cell's ``flink`` metadata (JSON values) to the frontends.
 
-    Safe to call from any thread: ipykernel hands iopub messages from other threads to its
-    IOPub thread, as it does for output printed from threads.
+    A no-op outside a running kernel. Safe to call from any thread: ipykernel hands iopub
+    messages from other threads to its IOPub thread, as it does for output printed from threads.
     """
     kernelbase = sys.modules.get("ipykernel.kernelbase")
     if kernelbase is None or not kernelbase.Kernel.initialized():

@@ -39,3 +39,16 @@ def new_instance(gateway: Any, java_class: Any, *args: Any) -> Any:
     for index, value in enumerate(args):
         array[index] = value
     return java_class.getConstructors()[0].newInstance(array)
+
+
+def invoke_static(gateway: Any, java_class: Any, name: str, param_types: list[str],
+                  *args: Any) -> Any:
+    """Call a static method of a class py4j cannot name, by reflection."""
+    jvm = gateway.jvm
+    types = gateway.new_array(jvm.Class, len(param_types))
+    for index, type_name in enumerate(param_types):
+        types[index] = jvm.Class.forName(type_name)
+    values = gateway.new_array(jvm.Object, len(args))
+    for index, value in enumerate(args):
+        values[index] = value
+    return java_class.getMethod(name, types).invoke(None, values)

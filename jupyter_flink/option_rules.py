@@ -101,8 +101,11 @@ JOB_PACKAGES: tuple[str, ...] = (
 )
 # Per-job keys declared in process-level classes (ExecutionConfig reads them per job).
 JOB_KEYS: frozenset[str] = frozenset({"parallelism.default", "metrics.latency.interval"})
-# Process-level keys declared in per-job classes: TaskManagers read these when they start.
-CLUSTER_KEYS: frozenset[str] = frozenset({"execution.checkpointing.local-backup.dirs"})
+# Process-level keys declared in per-job classes. TaskManagers read local-backup.dirs when
+# they start; the JobManager sizes each job's completed-checkpoint store from its own
+# configuration, so a per-job num-retained is silently ignored (measured on Flink 2.3).
+CLUSTER_KEYS: frozenset[str] = frozenset({"execution.checkpointing.local-backup.dirs",
+                                          "execution.checkpointing.num-retained"})
 
 
 @dataclass(frozen=True)

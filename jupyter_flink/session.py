@@ -337,6 +337,7 @@ class _Environments:
             .ObjectMapper()
         envs = cls(senv, stenv, benv, btenv, catalog, mapper, listener)
         envs.adopt_catalog(catalog)
+        _let_any_thread_plan(gateway, stenv)
         return envs
 
     def adopt_catalog(self, catalog: Any) -> None:
@@ -373,6 +374,18 @@ class _JobListener:
 
     class Java:
         implements = ["org.apache.flink.core.execution.JobListener"]
+
+
+def _let_any_thread_plan(gateway: Any, tenv: Any) -> None:
+    """Work around FLINK-23020: planning fails on py4j threads other than the first one.
+
+    See java/PlannerThreads.java. Both table environments share the planner's classes.
+    """
+    from .java_helpers import invoke_static, load_class
+
+    fix = load_class(gateway, "PlannerThreads.java", "jupyterflink.PlannerThreads")
+    invoke_static(gateway, fix, "install", ["java.lang.Class"],
+                  tenv._j_tenv.getPlanner().getClass())
 
 
 def _snapshot(mapper: Any, conf: Any) -> dict[str, str]:

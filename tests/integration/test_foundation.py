@@ -186,6 +186,25 @@ def test_run_as_one_runs_inserts_as_one_job(kernel: KernelDriver, configured: di
                                                           "ones_sink:" in s for s in sinks), sinks
 
 
+def test_planning_works_after_py4j_calls_from_other_threads(kernel: KernelDriver,
+                                                            streaming_job: dict) -> None:
+    """FLINK-23020: py4j serves calls on several JVM threads; planning must work on all."""
+    kernel.execute(
+        "%%flink\n"
+        "import threading\n"
+        "from pyflink.java_gateway import get_gateway\n"
+        "def busy():\n"
+        "    for _ in range(50): get_gateway().jvm.System.currentTimeMillis()\n"
+        "threads = [threading.Thread(target=busy) for _ in range(4)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]")
+    for attempt in range(3):
+        reply = kernel.execute(
+            f"%%flink.ssql(jobName=any_thread_{attempt})\n"
+            "INSERT INTO events_sink SELECT k, COUNT(*) FROM events GROUP BY k")
+        assert reply.status == "ok"
+        kernel.execute(f"%flink.cancel any_thread_{attempt}")
+
+
 # ---------------------------------------------------------------------------- bad input
 
 

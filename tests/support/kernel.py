@@ -71,8 +71,10 @@ class Reply:
                 m["msg_type"] in ("display_data", "update_display_data") else None
             if display_id is None or mime not in m["content"].get("data", {}):
                 continue
-            if display_id not in latest:
+            if m["msg_type"] == "display_data" and display_id not in latest:
                 order.append(display_id)
+            elif display_id not in latest:
+                continue  # an update of another cell's output, sent while this cell ran
             latest[display_id] = m["content"]["data"][mime]
         return [latest[d] for d in order]
 

@@ -1,0 +1,127 @@
+/**
+ * jupyter-flink frontend: applies the kernel's Flink metadata updates to live notebook cells.
+ *
+ * The kernel opens a comm with target `jupyter_flink.metadata` for every update, with
+ * `{version, notebook_path, cell_id, flink}` as the comm_open data, and closes it at once
+ * (see `jupyter_flink/comm.py`). This plugin stores `flink` as the `flink` metadata key of the
+ * cell whose id is `cell_id`, in the notebook whose kernel sent it. JupyterLab 4 and
+ * Notebook 7 share the notebook tracker, so one plugin serves both.
+ */
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  INotebookModel,
+  INotebookTracker,
+  NotebookPanel
+} from '@jupyterlab/notebook';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
+import { JSONExt, JSONObject } from '@lumino/coreutils';
+
+/** Comm target name and protocol version; keep in step with `jupyter_flink/comm.py`. */
+const TARGET_NAME = 'jupyter_flink.metadata';
+const PROTOCOL_VERSION = 1;
+
+/**
+ * Store one update in the notebook model; return whether a cell changed.
+ *
+ * Only the `flink` key is written, and only when its value differs, so a repeated
+ * update does not mark the notebook dirty.
+ */
+function applyUpdate(model: INotebookModel, data: JSONObject): boolean {
+  const { version, cell_id: cellId, flink } = data;
+  if (version !== PROTOCOL_VERSION) {
+    console.warn(`jupyter-flink: ignoring an update of protocol version ${version}`);
+    return false;
+  }
+  if (typeof cellId !== 'string' || !JSONExt.isObject(flink ?? null)) {
+    console.warn('jupyter-flink: ignoring a malformed update', data);
+    return false;
+  }
+  for (const cell of model.cells) {
+    if (cell.sharedModel.getId() === cellId) {
+      const current = cell.getMetadata('flink');
+      if (current !== undefined && JSONExt.deepEqual(current, flink)) {
+        return false;
+      }
+      cell.setMetadata('flink', flink);
+      return true;
+    }
+  }
+  console.debug(`jupyter-flink: no cell ${cellId} in ${data.notebook_path}`);
+  return false;
+}
+
+/** Follow one notebook context's kernel and apply the updates it sends. */
+function watch(context: NotebookPanel['context']): void {
+  const { sessionContext } = context;
+  let kernel: Kernel.IKernelConnection | null = null;
+
+  const onCommOpen = (
+    comm: Kernel.IComm,
+    msg: KernelMessage.ICommOpenMsg
+  ): void => {
+    applyUpdate(context.model, msg.content.data);
+  };
+  // Only one connection per kernel and page handles comms (a console opened on the
+  // notebook's kernel may have won that race); the others still see every iopub message.
+  const onIOPub = (
+    _: Kernel.IKernelConnection,
+    msg: KernelMessage.IIOPubMessage
+  ): void => {
+    if (
+      KernelMessage.isCommOpenMsg(msg) &&
+      msg.content.target_name === TARGET_NAME
+    ) {
+      applyUpdate(context.model, msg.content.data);
+    }
+  };
+  const detach = (): void => {
+    if (kernel && !kernel.isDisposed) {
+      kernel.removeCommTarget(TARGET_NAME, onCommOpen);
+      kernel.iopubMessage.disconnect(onIOPub);
+    }
+    kernel = null;
+  };
+  const attach = (): void => {
+    const next = sessionContext.session?.kernel ?? null;
+    if (next === kernel) {
+      return;
+    }
+    detach();
+    kernel = next;
+    if (kernel?.handleComms) {
+      kernel.registerCommTarget(TARGET_NAME, onCommOpen);
+    } else if (kernel) {
+      kernel.iopubMessage.connect(onIOPub);
+    }
+  };
+
+  sessionContext.kernelChanged.connect(attach);
+  attach();
+  context.disposed.connect(() => {
+    sessionContext.kernelChanged.disconnect(attach);
+    detach();
+  });
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-flink:plugin',
+  description:
+    'Keeps the Flink checkpoint and savepoint paths the kernel reports in cell metadata.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+    const watched = new WeakSet<NotebookPanel['context']>();
+    tracker.widgetAdded.connect((_, panel) => {
+      // Several views of one notebook share a context (and its kernel connection).
+      if (!watched.has(panel.context)) {
+        watched.add(panel.context);
+        watch(panel.context);
+      }
+    });
+  }
+};
+
+export default plugin;

@@ -1,0 +1,116 @@
+"""Resume precedence (every branch of the table) and the storage check, without Flink."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_flink.errors import StateNotFoundError
+from jupyter_flink.resume import (
+    Recorded,
+    check_restore_path,
+    choose_restore_path,
+    fsspec_url,
+    list_alternatives,
+    recorded_for_cell,
+)
+
+SP = "file:/tmp/sp/savepoint-aa-1"
+CHK = "file:/tmp/chk/job/chk-7"
+PARA = "file:/tmp/para/savepoint-bb-2"
+CONF = "file:/tmp/conf/savepoint-cc-3"
+BOTH = Recorded(latest_checkpoint_path=CHK, savepoint_path=SP, source="journal")
+
+
+def choose(sp: bool, chk: bool, *, para: str | None = PARA, conf: str | None = CONF,
+           recorded: Recorded = BOTH):
+    return choose_restore_path(resume_from_savepoint=sp, resume_from_latest_checkpoint=chk,
+                               paragraph_path=para, conf_path=conf, recorded=recorded)
+
+
+@pytest.mark.parametrize(("sp", "chk", "para", "conf", "expected"), [
+    (True, False, PARA, CONF, SP),      # 1. recorded savepoint
+    (True, True, PARA, CONF, SP),       # both flags: the savepoint wins
+    (False, True, PARA, CONF, CHK),     # 2. recorded latest checkpoint
+    (False, False, PARA, CONF, PARA),   # 3. the paragraph's own path
+    (False, False, None, CONF, CONF),   # 4. %%flink.conf
+    (False, False, None, None, None),   # 5. fresh start
+])
+def test_precedence_table(sp, chk, para, conf, expected) -> None:
+    assert choose(sp, chk, para=para, conf=conf).path == expected
+
+
+def test_flag_without_a_recorded_path_falls_through_and_says_so() -> None:
+    only_chk = Recorded(latest_checkpoint_path=CHK, source="cell metadata")
+    choice = choose(True, True, recorded=only_chk)
+    assert choice.path == CHK and "no savepoint is recorded" in " ".join(choice.notes)
+    fresh = choose(True, False, para=None, conf=None, recorded=Recorded())
+    assert fresh.path is None
+    assert "Starting without state" in " ".join(fresh.notes)
+
+
+def test_reason_names_the_source() -> None:
+    assert "cell metadata" in choose(True, False, recorded=Recorded(
+        savepoint_path=SP, source="cell metadata")).reason
+
+
+def test_metadata_copied_from_another_cell_is_not_used() -> None:
+    meta = {"cell_id": "other", "savepoint_path": SP, "updated": "2026-01-02T00:00:00"}
+    recorded, notes = recorded_for_cell("this", meta, None)
+    assert recorded.savepoint_path is None
+    assert "other" in notes[0] and f"execution.state-recovery.path={SP}" in notes[0]
+
+
+def test_newer_of_metadata_and_journal_wins() -> None:
+    meta = {"cell_id": "c", "savepoint_path": "file:/old", "updated": "2026-01-01T00:00:00"}
+    journal = {"cell_id": "c", "savepoint_path": "file:/new", "updated": "2026-01-02T00:00:00"}
+    recorded, _ = recorded_for_cell("c", meta, journal)
+    assert recorded.savepoint_path == "file:/new" and recorded.source == "journal"
+    recorded, _ = recorded_for_cell("c", {**meta, "updated": "2026-01-03T00:00:00"}, journal)
+    assert recorded.savepoint_path == "file:/old" and recorded.source == "cell metadata"
+
+
+def test_flink_local_paths_become_fsspec_urls() -> None:
+    assert fsspec_url("file:/tmp/x") == "file:///tmp/x"
+    assert fsspec_url("file:///tmp/x") == "file:///tmp/x"
+    assert fsspec_url("s3://bucket/x") == "s3://bucket/x"
+
+
+def _checkpoint(root: Path, name: str, *, complete: bool = True) -> Path:
+    path = root / name
+    path.mkdir(parents=True)
+    if complete:
+        (path / "_metadata").write_bytes(b"x")
+    return path
+
+
+def test_existing_path_passes(tmp_path: Path) -> None:
+    chk = _checkpoint(tmp_path / "job", "chk-3")
+    assert check_restore_path(f"file:{chk}") is None
+
+
+def test_lost_checkpoint_lists_survivors_newest_first(tmp_path: Path) -> None:
+    job = tmp_path / "chk" / "job"
+    _checkpoint(job, "chk-3")
+    _checkpoint(job, "chk-5")
+    _checkpoint(job, "chk-6", complete=False)  # incomplete: not restorable
+    savepoints = tmp_path / "sp"
+    sp = _checkpoint(savepoints, "savepoint-ab12-1")
+    with pytest.raises(StateNotFoundError) as raised:
+        check_restore_path(f"file:{job}/chk-9", savepoint_dirs=(f"file://{savepoints}",))
+    error = raised.value
+    assert error.path == f"file:{job}/chk-9"
+    assert [Path(a.replace("file://", "")).name for a in error.alternatives[:2]] in (
+        ["savepoint-ab12-1", "chk-5"], ["chk-5", "savepoint-ab12-1"])
+    assert "chk-6" not in str(error)
+    assert "resumeFromSavepoint=false" in str(error) and str(sp.name) in str(error)
+
+
+def test_alternatives_of_an_unreadable_scheme_are_empty() -> None:
+    assert list_alternatives("nosuchscheme://x/chk-1") == []
+
+
+def test_unknown_scheme_passes_through_with_a_note() -> None:
+    note = check_restore_path("nosuchscheme://bucket/chk-1")
+    assert note and "Could not check" in note
