@@ -21,8 +21,6 @@ from jupyter_flink.options import OptionRegistry, Resolved
 pytestmark = [
     pytest.mark.flink,
     pytest.mark.timeout(120),
-    # PyFlink drops the Popen of the JVM it starts
-    pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
 ]
 
 # Zeppelin's guide (seed 000): the %flink.conf block that enables checkpointing.

@@ -23,9 +23,6 @@ from jupyter_flink.rest import (
 pytestmark = [
     pytest.mark.flink,
     pytest.mark.timeout(240),
-    # PyFlink drops the Popen of the JVM it starts, and its table API warns on import
-    pytest.mark.filterwarnings("ignore:subprocess .* is still running:ResourceWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:pyflink"),
 ]
 
 RUNNING_TIMEOUT = 60.0  # the first job of a fresh JVM takes ~10 s to plan and deploy
