@@ -35,7 +35,7 @@ state.savepoints.dir file://{root}/savepoints
 COUNTING_TABLES = """
 CREATE TABLE IF NOT EXISTS seq_src (id BIGINT, k INT, pt AS PROCTIME()) WITH (
   'connector' = 'datagen', 'rows-per-second' = '400',
-  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000000',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '100000',
   'fields.k.min' = '0', 'fields.k.max' = '4');
 CREATE TABLE IF NOT EXISTS {sink} (id BIGINT, k INT, cnt BIGINT) WITH (
   'connector' = 'filesystem', 'path' = 'file://{path}', 'format' = 'csv',
