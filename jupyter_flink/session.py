@@ -288,7 +288,8 @@ class FlinkSession:
                 for key, value in settings.items():
                     conf.setString(key, value)
             applied = [_snapshot(envs.mapper, c) for c in configs]
-            self._submissions = submitted = []
+            submitted: list[str] = []
+            self._submissions = submitted
         try:
             yield submitted
         finally:

@@ -27,6 +27,7 @@ class FlinkKernel(IPythonKernel):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
+        assert self.shell is not None
         self.shell.extension_manager.load_extension("jupyter_flink")
 
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
@@ -44,6 +45,7 @@ class FlinkKernel(IPythonKernel):
             current.reset(token)
 
     def do_shutdown(self, restart: bool) -> Any:
+        assert self.shell is not None
         for magics in list(self.shell.magics_manager.registry.values()):
             stop = getattr(magics, "shutdown", None)
             if callable(stop) and type(magics).__module__.startswith("jupyter_flink"):

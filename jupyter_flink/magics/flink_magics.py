@@ -13,7 +13,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -30,6 +30,11 @@ from ..tracker import JobTracker
 from . import tables
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def named(marker: Any, name: str) -> Callable[[F], F]:
+    """``marker(name)``, typed: IPython annotates it as a union that mypy cannot call."""
+    return cast("Callable[[F], F]", marker(name))
 
 
 def reports_errors(method: F) -> F:
@@ -83,15 +88,21 @@ class FlinkMagics(Magics):
             rest_headers=lambda: self.session.rest_headers())
         self.session = FlinkSession(busy=self.tracker.is_busy, announce=_say)
         self.executor = ParagraphExecutor(self.session, self.tracker, say=_say,
-                                          bind=self.shell.user_ns.__setitem__)
+                                          bind=self.ip.user_ns.__setitem__)
         self._shut_down = False
+
+    @property
+    def ip(self) -> Any:
+        """The shell these magics belong to (never None once registered)."""
+        assert self.shell is not None
+        return self.shell
 
     # ----------------------------------------------------------------- paragraphs
 
     def _properties(self, line: str, kind: str) -> ParagraphProperties:
         return ParagraphProperties.from_header(parse_header(line), kind=kind)
 
-    @line_cell_magic("flink.conf")
+    @named(line_cell_magic, "flink.conf")
     @reports_errors
     def flink_conf(self, line: str, cell: str | None = None) -> Any:
         """Configure Flink (Java properties syntax); without a body, show the configuration.
@@ -114,7 +125,7 @@ class FlinkMagics(Magics):
             _say(notice)
         return None
 
-    @line_cell_magic("flink")
+    @named(line_cell_magic, "flink")
     @reports_errors
     def flink(self, line: str, cell: str | None = None) -> Any:
         """Run PyFlink code with ``senv``, ``stenv`` and ``btenv``; its job belongs to the cell."""
@@ -122,11 +133,11 @@ class FlinkMagics(Magics):
             return self.flink_help("")
         __tracebackhide__ = True
         props = self._properties(line, "flink")
-        filename = self.shell.compile.cache(cell)  # so tracebacks show the cell's lines
+        filename = self.ip.compile.cache(cell)  # so tracebacks show the cell's lines
         return self.executor.run_python(props, cell, current_cell(self.shell),
-                                        self.shell.user_ns, filename)
+                                        self.ip.user_ns, filename)
 
-    @line_cell_magic("flink.ssql")
+    @named(line_cell_magic, "flink.ssql")
     @reports_errors
     def flink_ssql(self, line: str, cell: str | None = None) -> Any:
         """Run streaming SQL; INSERT jobs keep running, SELECT shows a live table."""
@@ -134,7 +145,7 @@ class FlinkMagics(Magics):
         return self.executor.run_sql(props, cell if cell is not None else line,
                                      current_cell(self.shell), batch=False)
 
-    @line_cell_magic("flink.bsql")
+    @named(line_cell_magic, "flink.bsql")
     @reports_errors
     def flink_bsql(self, line: str, cell: str | None = None) -> Any:
         """Run batch SQL; SELECT returns a pandas DataFrame."""
@@ -144,20 +155,20 @@ class FlinkMagics(Magics):
 
     # ----------------------------------------------------------------- jobs
 
-    @line_magic("flink.jobs")
+    @named(line_magic, "flink.jobs")
     @reports_errors
     def flink_jobs(self, line: str) -> Any:
         """List the jobs of this kernel."""
         return tables.jobs(self.tracker.registry.all())
 
-    @line_magic("flink.cancel")
+    @named(line_magic, "flink.cancel")
     @reports_errors
     def flink_cancel(self, line: str) -> None:
         """Cancel a job (name or id), with a savepoint if its cell set savepointDir. --all."""
         for job in self._targets(line, "flink.cancel"):
             _say(self.tracker.cancel(job.job_id).message)
 
-    @line_magic("flink.stop")
+    @named(line_magic, "flink.stop")
     @reports_errors
     def flink_stop(self, line: str) -> None:
         """Stop a job with a savepoint: JOB [--dir DIR], or --all."""
@@ -166,7 +177,7 @@ class FlinkMagics(Magics):
             directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
             _say(self.tracker.stop(job.job_id, directory).message)
 
-    @line_magic("flink.savepoint")
+    @named(line_magic, "flink.savepoint")
     @reports_errors
     def flink_savepoint(self, line: str) -> None:
         """Take a savepoint without stopping: JOB [--dir DIR], or --all."""
@@ -175,14 +186,14 @@ class FlinkMagics(Magics):
             directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
             _say(f"Savepoint of {job.name}: {self.tracker.savepoint(job.job_id, directory)}")
 
-    @line_magic("flink.checkpoints")
+    @named(line_magic, "flink.checkpoints")
     @reports_errors
     def flink_checkpoints(self, line: str) -> Any:
         """A job's checkpoint history (REST) and the retained checkpoints on storage."""
         jobs = self._targets(line, "flink.checkpoints", default_latest=True)
         return tables.checkpoints(self.tracker, jobs[0])
 
-    @line_magic("flink.info")
+    @named(line_magic, "flink.info")
     @reports_errors
     def flink_info(self, line: str) -> None:
         """Where jobs run: the cluster's REST URL, the Flink version, the execution mode."""
@@ -191,7 +202,7 @@ class FlinkMagics(Magics):
             _say(f"Flink {self.tracker.rest.config().get('flink-version', '?')}, mode "
                  f"{self.session.interpreter_setting('flink.execution.mode')}.")
 
-    @line_magic("flink.trace")
+    @named(line_magic, "flink.trace")
     def flink_trace(self, line: str) -> None:
         """Show the full details (usually Flink's Java trace) of the last error."""
         if self.last_error is None:
@@ -199,7 +210,7 @@ class FlinkMagics(Magics):
             return
         print(self.last_error.details or str(self.last_error))
 
-    @line_magic("flink.help")
+    @named(line_magic, "flink.help")
     def flink_help(self, line: str) -> Any:
         """How to use the Flink magics, and the paragraph properties."""
         return tables.help_text(PROPERTY_HELP)
