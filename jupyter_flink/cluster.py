@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .errors import ClusterError, ConfigurationError
+from .errors import ClusterError, ConfigurationError, RestError
 from .gateway import java_configuration, java_error_summary
 
 LOOPBACK = "127.0.0.1"
+REACHABILITY_TIMEOUT_S = 5.0
 
 # Defaults for the embedded cluster; the user's %%flink.conf wins for all but the bind
 # addresses. The short checkpoint-statistics cache lets the poller see a completed
@@ -135,6 +136,7 @@ class RemoteCluster:
     port: int
     https: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)
+    flink_version: str = ""
 
     @property
     def rest_url(self) -> str:
@@ -145,7 +147,20 @@ class RemoteCluster:
         return False
 
     def start(self) -> None:
-        """Nothing to start: the session checks reachability through REST."""
+        """Nothing to start, but fail fast and clearly if the cluster cannot be reached."""
+        from .rest import FlinkRestClient
+
+        try:
+            with FlinkRestClient(self.rest_url, headers=dict(self.headers),
+                                 timeout=REACHABILITY_TIMEOUT_S) as rest:
+                version = str(rest.config().get("flink-version", ""))
+        except RestError as exc:
+            raise ClusterError(
+                f"The Flink cluster at {self.rest_url} cannot be reached: {exc.message}",
+                fix="Check that it runs, that flink.execution.remote.host and .port name its "
+                    "REST endpoint, and https/headers if a proxy is in front of it.",
+                details=exc.details) from exc
+        self.flink_version = version
 
     def stop(self) -> None:
         """Remote clusters outlive the kernel."""

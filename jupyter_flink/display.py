@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,8 @@ def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
     ]
     if job.restored_from:
         rows.append(("restored from", f"{job.restored_from} ({job.restore_reason})"))
+    if job.auto_savepoint_s:
+        rows.append(("automatic savepoints", f"every {format_duration(job.auto_savepoint_s)}"))
     if job.restarts:
         rows.append(("restarts", str(job.restarts)))
     if job.failure:
@@ -85,33 +88,39 @@ def render_html(job: TrackedJob, rest_url: str | None = None) -> str:
 
 
 class JobView:
-    """The display of one job in its cell; safe to update from any thread."""
+    """The display of one job in its cell; safe to update from any thread.
 
-    def __init__(self, rest_url: str | None = None):
+    The view renders whatever ``source()`` returns when it sends an update, so updates
+    asked for by several threads can never show an older state after a newer one. A
+    resubmitted job takes over its predecessor's view by replacing ``source``.
+    """
+
+    def __init__(self, source: Callable[[], TrackedJob | None], rest_url: str | None = None):
+        self.source = source
         self.rest_url = rest_url
         self._handle: Any = None
         self._lock = threading.Lock()
         self._last_sent = 0.0
-        self._pending: TrackedJob | None = None
         self._timer: threading.Timer | None = None
 
     def bundle(self, job: TrackedJob) -> dict[str, str]:
         return {"text/plain": render_text(job, self.rest_url),
                 "text/html": render_html(job, self.rest_url)}
 
-    def show(self, job: TrackedJob) -> None:
+    def show(self) -> None:
         """Create the output in the cell being executed (call on the kernel thread)."""
         from IPython.display import display
 
-        self._handle = display(self.bundle(job), raw=True, display_id=True)
-        self._last_sent = time.monotonic()
+        job = self.source()
+        if job is not None:
+            self._handle = display(self.bundle(job), raw=True, display_id=True)
+            self._last_sent = time.monotonic()
 
-    def update(self, job: TrackedJob, *, force: bool = False) -> None:
+    def update(self, *, force: bool = False) -> None:
         """Refresh the output; bursts are throttled, the final state always lands."""
         if self._handle is None:
             return
         with self._lock:
-            self._pending = job
             wait = self._last_sent + MIN_UPDATE_INTERVAL_S - time.monotonic()
             if not force and wait > 0:
                 if self._timer is None:
@@ -123,7 +132,8 @@ class JobView:
 
     def _flush(self) -> None:
         with self._lock:
-            job, self._pending, self._timer = self._pending, None, None
+            self._timer = None
+            job = self.source()
             if job is None:
                 return
             self._last_sent = time.monotonic()

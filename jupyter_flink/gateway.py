@@ -74,6 +74,13 @@ def get_gateway() -> Any:
             ) from exc
 
 
+def java_gateway_started() -> bool:
+    """Whether PyFlink's JVM already runs in this process."""
+    from pyflink import java_gateway
+
+    return java_gateway._gateway is not None
+
+
 def log_dir() -> Path:
     """Where the JVM writes Flink's logs (PyFlink's default is inside site-packages)."""
     from jupyter_core.paths import jupyter_data_dir

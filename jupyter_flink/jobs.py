@@ -43,6 +43,7 @@ class TrackedJob:
     savepoint_dir: str | None = None  # the cell's savepointDir: a cancel takes a savepoint
     restored_from: str | None = None
     restore_reason: str | None = None
+    auto_savepoint_s: float | None = None
     submitted_at: float = field(default_factory=time.time)
     state: str = "CREATED"
     start_time_ms: int | None = None
@@ -86,13 +87,21 @@ class JobRegistry:
 
     def update(self, job_id: str, **changes: Any) -> TrackedJob | None:
         """Apply ``changes`` and return a snapshot (None if the job is unknown)."""
+        result = self.transition(job_id, **changes)
+        return result[1] if result else None
+
+    def transition(self, job_id: str, **changes: Any
+                   ) -> tuple[TrackedJob, TrackedJob] | None:
+        """Apply ``changes`` atomically; returns (before, after) snapshots, so that exactly
+        one caller sees a job end even when several threads report it."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
+            before = replace(job)
             for name, value in changes.items():
                 setattr(job, name, value)
-            return replace(job)
+            return before, replace(job)
 
     def get(self, job_id: str) -> TrackedJob | None:
         with self._lock:

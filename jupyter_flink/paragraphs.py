@@ -9,6 +9,9 @@ scope; the statements or code run; the new job is tracked, recorded and shown un
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +23,14 @@ from .errors import ConfigurationError, JobError, PropertyError, StatementError
 from .gateway import java_error_summary
 from .jobs import Owner, TrackedJob
 from .properties import ParagraphProperties
-from .resume import RESTORE_KEY, check_restore_path, choose_restore_path, recorded_for_cell
-from .session import FlinkSession
+from .resume import (
+    RESTORE_KEY,
+    check_restore_path,
+    choose_restore_path,
+    newest_restore_point,
+    recorded_for_cell,
+)
+from .session import FlinkSession, Submissions
 from .sql import Statement, StatementKind, parse_reset, parse_set, split_statements
 from .tracker import JobTracker
 
@@ -40,6 +49,15 @@ class Prepared:
     notes: tuple[str, ...]
 
 
+@dataclass
+class _Resubmission:
+    """A cell run again in the background after its job failed (restartPolicy)."""
+
+    failed: TrackedJob
+    attempt: int
+    notes: list[str]
+
+
 class ParagraphExecutor:
     """Runs paragraphs on a session and hands their jobs to the tracker."""
 
@@ -47,8 +65,18 @@ class ParagraphExecutor:
                  say: Callable[[str], None], bind: Callable[[str, Any], None]):
         self.session = session
         self.tracker = tracker
-        self._say = say  # print a short note in the cell
+        self._print = say  # print a short note in the cell
         self.bind = bind  # set a variable in the user's namespace (resultName)
+        # Per thread: .run is the _Resubmission being run, .on_failure the cell's policy.
+        self._background = threading.local()
+
+    def _say(self, text: str) -> None:
+        """A note for the user: in the cell, or with a background resubmission's status."""
+        run: _Resubmission | None = getattr(self._background, "run", None)
+        if run is None:
+            self._print(text)
+        else:
+            run.notes.append(text)
 
     # ----------------------------------------------------------------- preparation
 
@@ -127,12 +155,20 @@ class ParagraphExecutor:
         if not statements:
             return None
         self._check_job_count(statements, props, batch)
+        if props.restart_policy == "fromSavepointOnFailure" and (batch or any(
+                s.kind is StatementKind.SELECT for s in statements)):
+            raise PropertyError(
+                "restartPolicy=fromSavepointOnFailure resubmits streaming INSERT jobs; this "
+                "cell has a SELECT or is batch SQL.", name="restartPolicy",
+                fix="Use it on %%flink.ssql cells that INSERT into a sink.")
+        on_failure = self._resubmitter(props, text, cell)
         prepared = self.prepare(props, cell)
         for note in prepared.notes:
             self._say(note)
         tenv = self.session.envs.btenv if batch else self.session.envs.stenv
         result = None
         pending_inserts: list[Statement] = []
+        self._background.on_failure = on_failure
         with self.session.job_scope(prepared.overrides, batch=batch) as submitted, \
                 self._cancelled_on_interrupt(submitted):
             for statement in statements:
@@ -145,16 +181,17 @@ class ParagraphExecutor:
         return result
 
     @contextmanager
-    def _cancelled_on_interrupt(self, submitted: list[str]) -> Iterator[None]:
+    def _cancelled_on_interrupt(self, submitted: Submissions) -> Iterator[None]:
         """Interrupting the kernel while the cell runs cancels the jobs the cell started.
 
-        ``submitted`` (filled by Flink's JobListener) also has jobs not tracked yet. The
+        ``submitted`` (Flink's JobListener, in the JVM) also has jobs not tracked yet. The
         cancel is the cell's: with a savepoint if the cell set savepointDir.
         """
         try:
             yield
         except KeyboardInterrupt:
-            for job_id in list(submitted):
+            self.tracker.after_interrupt()
+            for job_id in submitted.job_ids():
                 try:
                     if self.tracker.registry.get(job_id) is not None:
                         self._say(self.tracker.cancel(job_id).message)
@@ -308,10 +345,15 @@ class ParagraphExecutor:
         owner = prepared.owner
         if not owner.job_name or not primary:
             owner = Owner(owner.notebook_path, owner.cell_id if primary else None, name)
-        job = self.tracker.track(job_id, name, owner, batch=batch,
-                                 savepoint_dir=props.savepoint_dir,
-                                 restored_from=prepared.restore_path,
-                                 restore_reason=prepared.restore_reason)
+        run: _Resubmission | None = getattr(self._background, "run", None)
+        interval = props.auto_savepoint_interval
+        job = self.tracker.track(
+            job_id, name, owner, batch=batch, savepoint_dir=props.savepoint_dir,
+            restored_from=prepared.restore_path, restore_reason=prepared.restore_reason,
+            auto_savepoint_s=interval.total_seconds() if interval and not batch else None,
+            on_failure=getattr(self._background, "on_failure", None) if primary else None,
+            shown_in=run.failed.job_id if run else None,
+            notice=" ".join(run.notes) if run else None)
         job = self.tracker.wait_until_running(job.job_id)
         if job.state == "FAILED":
             cause = self.tracker.failure_cause(job.job_id) or "see %flink.jobs"
@@ -334,6 +376,43 @@ class ParagraphExecutor:
             cause = self.tracker.failure_cause(job.job_id) or "see %flink.jobs"
             raise JobError(f"Job {job.name} failed: {cause}", job_id=job.job_id)
 
+    # ----------------------------------------------------------------- restartPolicy
+
+    def _resubmitter(self, props: ParagraphProperties, text: str, cell: CellContext
+                     ) -> Callable[[TrackedJob], None] | None:
+        """What to do when this cell's job fails for good (None: nothing; Flink's own
+        restart strategy is all there is)."""
+        if props.restart_policy != "fromSavepointOnFailure":
+            return None
+        run: _Resubmission | None = getattr(self._background, "run", None)
+        attempt = run.attempt if run else 0
+        return functools.partial(self._resubmit, props, text, cell, attempt)
+
+    def _resubmit(self, props: ParagraphProperties, text: str, cell: CellContext,
+                  attempt: int, failed: TrackedJob) -> None:
+        """Run the cell again from its newest savepoint or checkpoint (a background thread)."""
+        if attempt >= props.max_resubmits:
+            self.tracker.note(failed.job_id, f"The job failed for good ({failed.failure}); "
+                              f"it was resubmitted {attempt} times already (maxResubmits="
+                              f"{props.max_resubmits}), so it stays stopped.")
+            return
+        recorded = self.tracker.recorded(failed.owner) or {}
+        path = newest_restore_point((recorded.get("savepoint_path"),
+                                     recorded.get("latest_checkpoint_path")))
+        again = dataclasses.replace(props, resume_from_savepoint=False,
+                                    resume_from_latest_checkpoint=False, restore_path=path)
+        self._background.run = _Resubmission(failed, attempt + 1, [
+            f"Resubmitted by restartPolicy=fromSavepointOnFailure ({attempt + 1} of "
+            f"{props.max_resubmits}) after the previous job failed: {failed.failure}; "
+            + (f"starting from {path}." if path else "nothing to restore from, so without "
+               "state.")])
+        try:
+            self.run_sql(again, text, dataclasses.replace(cell, metadata={}), batch=False)
+        except Exception as exc:  # shown where the cell's output is, not raised on a thread
+            self.tracker.note(failed.job_id, f"Resubmitting the cell failed: {exc}")
+        finally:
+            self._background.run = None
+
     # ----------------------------------------------------------------- %%flink paragraphs
 
     def run_python(self, props: ParagraphProperties, code: str, cell: CellContext,
@@ -344,6 +423,13 @@ class ParagraphExecutor:
         Flink raised becomes a short StatementError naming the line, its trace kept aside.
         """
         __tracebackhide__ = True
+        if props.restart_policy == "fromSavepointOnFailure":
+            raise PropertyError("restartPolicy=fromSavepointOnFailure is for %%flink.ssql "
+                                "cells: Python code is not run again behind your back.",
+                                name="restartPolicy",
+                                fix="Use Flink's restart strategy (restart-strategy.type) "
+                                    "for %%flink jobs.")
+        self._background.on_failure = None
         prepared = self.prepare(props, cell)
         for note in prepared.notes:
             self._say(note)
@@ -379,7 +465,7 @@ class ParagraphExecutor:
             finally:
                 envs.senv.wait_for_job = None
             known = {job.job_id for job in tracked}
-            for job_id in submitted:
+            for job_id in submitted.job_ids():
                 if job_id not in known:
                     track(job_id)
             if len(tracked) > 1:

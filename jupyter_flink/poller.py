@@ -22,13 +22,16 @@ from .rest import (
     FlinkRestClient,
     RestoreInfo,
     checkpoint_counts,
+    failure_count,
     latest_checkpoint,
+    latest_failure,
     restored_from,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
+FAILURES_EVERY_S = 10.0  # exception history: on changes, else this often
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Observation:
     latest: CheckpointInfo | None = None
     restored_from: RestoreInfo | None = None
     observed_at: float = 0.0  # time.time() when the answer arrived
+    failures: int | None = None  # entries in the exception history; None: not asked
+    last_failure: str | None = None
 
 
 @dataclass
@@ -56,6 +61,9 @@ class _Watch:
     checkpointing: bool | None = None  # None: not asked yet
     last_checkpoint_id: int | None = None
     expected_next: float | None = None
+    last_state: str | None = None
+    last_restored: int = 0
+    failures_checked_at: float = 0.0
 
 
 class JobPoller:
@@ -160,11 +168,27 @@ class JobPoller:
             return base
         checkpoints = self.rest.checkpoints(watch.job_id)
         counts = checkpoint_counts(checkpoints)
+        failures, last_failure = self._failures(watch, state, counts.restored)
         return Observation(
             state, base.start_time_ms, base.end_time_ms,
             completed=counts.completed, failed=counts.failed, in_progress=counts.in_progress,
             restored=counts.restored, latest=latest_checkpoint(checkpoints),
-            restored_from=restored_from(checkpoints), observed_at=time.time())
+            restored_from=restored_from(checkpoints), observed_at=time.time(),
+            failures=failures, last_failure=last_failure)
+
+    def _failures(self, watch: _Watch, state: str, restored: int
+                  ) -> tuple[int | None, str | None]:
+        """The exception history, read when the job changed (a restart restores a
+        checkpoint, or the state moved) and otherwise every FAILURES_EVERY_S."""
+        now = time.monotonic()
+        changed = state != watch.last_state or restored != watch.last_restored
+        watch.last_state, watch.last_restored = state, restored
+        if not changed and now - watch.failures_checked_at < FAILURES_EVERY_S:
+            return None, None
+        watch.failures_checked_at = now
+        exceptions = self.rest.job_exceptions(watch.job_id)
+        failure = latest_failure(exceptions)
+        return failure_count(exceptions), failure.message if failure else None
 
     def _next_delay(self, watch: _Watch, observation: Observation) -> float:
         """Fast while a checkpoint is in flight or due, else the regular interval."""

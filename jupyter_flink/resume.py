@@ -178,3 +178,21 @@ def _restorable_children(directory: str, *, checkpoints: bool) -> list[tuple[flo
         mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
         result.append((mtime, fs.unstrip_protocol(child["name"])))
     return result
+
+
+def newest_restore_point(paths: tuple[str | None, ...]) -> str | None:
+    """Of ``paths`` (a savepoint, a checkpoint...), the restorable one written last."""
+    import fsspec
+
+    best: tuple[float, str] | None = None
+    for path in filter(None, paths):
+        try:
+            fs, root = fsspec.core.url_to_fs(fsspec_url(path))
+            info = fs.info(posixpath.join(root, "_metadata"))
+        except (ImportError, ValueError, OSError):
+            continue  # lost, or a scheme we cannot read
+        mtime = info.get("mtime") or info.get("created") or 0
+        mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+        if best is None or mtime > best[0]:
+            best = (mtime, path)
+    return best[1] if best else None

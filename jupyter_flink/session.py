@@ -15,6 +15,8 @@ one cell's restore path would leak into the next cell's job.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,13 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 from .cluster import Cluster, LocalCluster, RemoteCluster, remote_environment
 from .errors import ClusterError, ConfigurationError
-from .gateway import get_gateway
-from .interpreter_keys import interpreter_defaults, is_interpreter_key
+from .gateway import get_gateway, java_gateway_started
+from .interpreter_keys import (
+    interpreter_defaults,
+    is_interpreter_key,
+    parse_headers,
+    resolve_interpreter,
+)
 
 if TYPE_CHECKING:
     from .conf import ConfEntry
     from .options import OptionRegistry
 
+HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
 CATALOG = "default_catalog"
 DATABASE = "default_database"
 # Each table environment's own built-in catalog is renamed so the shared one can carry the
@@ -72,10 +80,10 @@ class FlinkSession:
         self.busy = busy  # whether jobs still run: the job registry knows
         self._announce = announce
         self._lock = threading.RLock()
+        self._scope_lock = threading.RLock()
         self.gateway: Any = None
         self.cluster: Cluster | None = None
         self._envs: _Environments | None = None
-        self._submissions: list[str] | None = None
 
     # ----------------------------------------------------------------- configuration
 
@@ -103,6 +111,10 @@ class FlinkSession:
     def job_settings(self) -> dict[str, str]:
         """Defaults plus configured job-scope settings: the base of every job's configuration."""
         settings = default_job_settings()
+        if self._wanted_mode() == "local":
+            # Python functions run in workers the embedded TaskManager starts: use this
+            # kernel's interpreter (it has PyFlink), not whatever "python" is on PATH.
+            settings["python.executable"] = sys.executable
         settings.update({k: v for k, v in self.flink_settings().items()
                          if self.options.scope(k) == "job"})
         return settings
@@ -119,16 +131,26 @@ class FlinkSession:
         """
         layer = ConfLayer()
         notices: list[str] = []
-        for entry in entries:
+        # Interpreter keys first, in Python: the headers must be known before the JVM starts
+        # (the option registry below starts it), since Flink's client reads them from its env.
+        ordered = sorted(entries, key=lambda e: not is_interpreter_key(e.key))
+        for entry in ordered:
             try:
-                resolved = self.options.resolve(entry.key, entry.value)
+                if is_interpreter_key(entry.key):
+                    key, value, notice = resolve_interpreter(entry.key, entry.value)
+                    layer.interpreter[key] = value
+                else:
+                    resolved = self.options.resolve(entry.key, entry.value)
+                    layer.flink.update(dict(resolved.settings))
+                    notice = resolved.notice
             except ConfigurationError as exc:
                 raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
                                          fix=exc.fix, details=exc.details) from exc
-            target = layer.interpreter if is_interpreter_key(entry.key) else layer.flink
-            target.update(dict(resolved.settings))
-            if resolved.notice:
-                notices.append(f"Line {entry.line}: {resolved.notice}")
+            if is_interpreter_key(entry.key) and entry.key.endswith(".headers"):
+                notices.extend(self._export_headers(layer.interpreter[
+                    "flink.execution.remote.headers"]))
+            if notice:
+                notices.append(f"Line {entry.line}: {notice}")
         with self._lock:
             previous = self._layers.pop(source, None)
             self._layers[source] = layer
@@ -141,6 +163,22 @@ class FlinkSession:
                     self._layers.pop(source, None)
                 raise
         return notices
+
+    def _export_headers(self, text: str) -> list[str]:
+        """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission).
+
+        Flink reads them from the JVM's FLINK_REST_CLIENT_HEADERS, so they only reach a JVM
+        started afterwards.
+        """
+        value = "\n".join(f"{k}:{v}" for k, v in parse_headers(text).items())
+        if os.environ.get(HEADERS_ENV, "") == value:
+            return []
+        os.environ[HEADERS_ENV] = value
+        if self.gateway is not None or java_gateway_started():
+            return ["flink.execution.remote.headers: the Flink JVM already runs, so job "
+                    "submissions get the new headers only after a kernel restart (status "
+                    "polling uses them at once)."]
+        return []
 
     def reset_configuration(self) -> None:
         with self._lock:
@@ -156,8 +194,8 @@ class FlinkSession:
                 return []
         elif not mode_changed and self.cluster_settings():
             keys = ", ".join(sorted(self.cluster_settings()))
-            return [f"{keys}: cluster settings only apply to the embedded cluster; the remote "
-                    "cluster keeps its own configuration."]
+            return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
+                    "settings); the cluster keeps its own configuration."]
         elif not mode_changed:
             return []
         if self.busy():
@@ -192,8 +230,11 @@ class FlinkSession:
             gateway = self._gateway()
             cluster = self._make_cluster(gateway)
             cluster.start()
+            # A remote cluster's own settings are its business; the client-side ones (TLS,
+            # rest.client.*) are among the cluster-scope keys, so the client gets them all.
+            client = {} if cluster.is_local else self.cluster_settings()
             try:
-                self._envs = _Environments.build(gateway, cluster, self._on_submitted)
+                self._envs = _Environments.build(gateway, cluster, client)
             except Exception:
                 cluster.stop()
                 raise
@@ -209,9 +250,11 @@ class FlinkSession:
         return f"Using the remote Flink cluster at {self.cluster.rest_url}."
 
     def _make_cluster(self, gateway: Any) -> Cluster:
-        mode = self._wanted_mode()
-        if mode == "local":
+        if self._wanted_mode() == "local":
             return LocalCluster(gateway, self.cluster_settings())
+        return self._remote_cluster()
+
+    def _remote_cluster(self) -> RemoteCluster:
         host = self.interpreter_setting("flink.execution.remote.host")
         if not host:
             raise ConfigurationError(
@@ -220,12 +263,11 @@ class FlinkSession:
                 fix="Add `flink.execution.remote.host <host>` and "
                 "`flink.execution.remote.port <port>` to %%flink.conf.",
             )
-        headers = self.interpreter_setting("flink.execution.remote.headers")
         return RemoteCluster(
             host=host,
             port=int(self.interpreter_setting("flink.execution.remote.port")),
             https=self.interpreter_setting("flink.execution.remote.https") == "true",
-            headers=json.loads(headers) if headers else {},
+            headers=parse_headers(self.interpreter_setting("flink.execution.remote.headers")),
         )
 
     def _restart(self) -> None:
@@ -256,24 +298,27 @@ class FlinkSession:
 
     def rest_headers(self) -> dict[str, str]:
         """Extra HTTP headers for the REST API (an auth proxy in front of a remote cluster)."""
-        return dict(getattr(self.cluster, "headers", None) or {})
+        if self._wanted_mode() == "local":
+            return {}
+        return parse_headers(self.interpreter_setting("flink.execution.remote.headers"))
 
     @property
     def rest_url(self) -> str:
-        if self.cluster is None:
-            raise ClusterError("The Flink cluster is not started yet.")
-        return self.cluster.rest_url
+        """The cluster's REST URL; a remote cluster's is known before anything started."""
+        if self.cluster is not None:
+            return self.cluster.rest_url
+        if self._wanted_mode() == "remote":
+            return self._remote_cluster().rest_url
+        raise ClusterError("The embedded Flink cluster is not started yet.")
 
-    def _on_submitted(self, job_id: str) -> None:
-        # Called on py4j's callback thread while the cell's thread waits in the JVM.
-        submissions = self._submissions
-        if submissions is not None:
-            submissions.append(job_id)
+    @property
+    def remote(self) -> bool:
+        return self._wanted_mode() == "remote"
 
     @contextmanager
     def job_scope(self, overrides: Mapping[str, str], *, batch: bool | None = None
-                  ) -> Iterator[list[str]]:
-        """Configure the environments for the jobs of one cell; yields the submitted job ids.
+                  ) -> Iterator[Submissions]:
+        """Configure the environments for the jobs of one cell; yields what it submits.
 
         ``batch`` picks the environments to configure (None: all of them, for %%flink code).
         What the cell's own code changes in the configuration is kept; what the scope set
@@ -282,19 +327,18 @@ class FlinkSession:
         settings = {**self.job_settings(), **overrides}
         envs = self.envs
         configs = envs.configurations(batch)
-        with self._lock:
+        # One scope at a time: the environments are shared, and a cell resubmitted in the
+        # background (restartPolicy) must not mix its settings with a cell running now.
+        with self._scope_lock:
             before = [_snapshot(envs.mapper, c) for c in configs]
             for conf in configs:
                 for key, value in settings.items():
                     conf.setString(key, value)
             applied = [_snapshot(envs.mapper, c) for c in configs]
-            submitted: list[str] = []
-            self._submissions = submitted
-        try:
-            yield submitted
-        finally:
-            with self._lock:
-                self._submissions = None
+            envs.submitted.drain()  # nothing from before this scope
+            try:
+                yield Submissions(envs.submitted)
+            finally:
                 for conf, old, mid in zip(configs, before, applied):
                     _restore_keeping_changes(envs.mapper, conf, old, mid)
 
@@ -309,20 +353,25 @@ class _Environments:
     btenv: Any
     catalog: Any
     mapper: Any
-    listener: Any
+    submitted: Any  # java/SubmittedJobs.java, registered on both environments
 
     @classmethod
-    def build(cls, gateway: Any, cluster: Cluster, on_submitted: Any) -> _Environments:
+    def build(cls, gateway: Any, cluster: Cluster,
+              client_settings: Mapping[str, str]) -> _Environments:
         from pyflink.datastream import StreamExecutionEnvironment
         from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
         from .notebook_env import NotebookStreamExecutionEnvironment
 
         jvm = gateway.jvm
-        listener = _JobListener(on_submitted)
-        senv = NotebookStreamExecutionEnvironment(remote_environment(gateway, cluster, {}))
-        benv = StreamExecutionEnvironment(
-            remote_environment(gateway, cluster, {"execution.runtime-mode": "BATCH"}))
+        from .java_helpers import load_class, new_instance
+
+        listener = new_instance(gateway, load_class(gateway, "SubmittedJobs.java",
+                                                    "jupyterflink.SubmittedJobs"))
+        senv = NotebookStreamExecutionEnvironment(
+            remote_environment(gateway, cluster, client_settings))
+        benv = StreamExecutionEnvironment(remote_environment(
+            gateway, cluster, {**client_settings, "execution.runtime-mode": "BATCH"}))
         for env in (senv, benv):
             env._j_stream_execution_environment.registerJobListener(listener)
         stenv = StreamTableEnvironment.create(senv, EnvironmentSettings.new_instance()
@@ -359,22 +408,18 @@ class _Environments:
         return batches if batch else streaming
 
 
-class _JobListener:
-    """Flink's JobListener, implemented in Python: sees every job the environments submit."""
+class Submissions:
+    """The jobs submitted within one job scope, as Flink's JobListener saw them (in the JVM)."""
 
-    def __init__(self, on_submitted: Any):
-        self._on_submitted = on_submitted
+    def __init__(self, listener: Any):
+        self._listener = listener
+        self._ids: list[str] = []
 
-    def onJobSubmitted(self, job_client: Any, throwable: Any) -> None:
-        if job_client is not None:
-            # The id as text now, so that cancelling after an interrupt needs no py4j call.
-            self._on_submitted(job_client.getJobID().toHexString())
-
-    def onJobExecuted(self, result: Any, throwable: Any) -> None:
-        """Nothing to do: the poller follows jobs to their end."""
-
-    class Java:
-        implements = ["org.apache.flink.core.execution.JobListener"]
+    def job_ids(self) -> list[str]:
+        drained = self._listener.drain()
+        if drained:
+            self._ids.extend(drained.split(","))
+        return list(self._ids)
 
 
 def _let_any_thread_plan(gateway: Any, tenv: Any) -> None:

@@ -8,6 +8,7 @@ ever added or replaced by newer ones of a later success; nothing here erases the
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,17 +19,20 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from . import comm
+from .autosave import AutoSavepoints
 from .display import JobView
 from .errors import JobError, RestError
 from .jobs import ENDING_STATES, TERMINAL_STATES, JobRegistry, Owner, TrackedJob
 from .journal import Journal
 from .poller import JobPoller, Observation
-from .rest import FlinkRestClient
+from .rest import FlinkRestClient, latest_failure
 
 log = logging.getLogger(__name__)
 
 SAVEPOINT_TIMEOUT_S = 120.0
 END_TIMEOUT_S = 60.0
+UNREACHABLE_PREFIX = "Flink's REST API at"
+UNREACHABLE = UNREACHABLE_PREFIX + " {url} is unreachable"
 NOT_ADDRESSABLE = ("Checkpoints of this job are not written to a file system, so there is no "
                    "path to record: set execution.checkpointing.dir in %%flink.conf.")
 
@@ -68,12 +72,14 @@ class JobTracker:
     """All jobs of one kernel: registry, poller, recording, and control."""
 
     def __init__(self, rest_url: Callable[[], str], *, journal_dir: str | None = None,
+                 default_savepoint_dir: Callable[[], str] = lambda: "",
                  poll_interval_s: Callable[[], float] = lambda: 1.0,
                  rest_headers: Callable[[], Mapping[str, str]] = dict,
                  send_update: Callable[[str | None, str, dict[str, Any]], None]
                  = comm.send_metadata_update):
         self.registry = JobRegistry()
         self._rest_url = rest_url
+        self._default_savepoint_dir = default_savepoint_dir
         self._rest_headers = rest_headers
         self._poll_interval_s = poll_interval_s
         self._journal_dir = journal_dir
@@ -85,6 +91,9 @@ class JobTracker:
         self._poller: JobPoller | None = None
         self._lock = threading.RLock()
         self.on_job_ended: list[Callable[[TrackedJob], None]] = []
+        self._on_failure: dict[str, Callable[[TrackedJob], None]] = {}
+        self.autosave = AutoSavepoints(take=self._auto_savepoint,
+                                       report=self._auto_savepoint_failed)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -101,15 +110,25 @@ class JobTracker:
     @property
     def poller(self) -> JobPoller:
         with self._lock:
-            rest = self.rest
-            if self._poller is None or self._poller.rest is not rest:
+            url = self._rest_url()
+            if self._poller is None or self._poller.rest.base_url != url:
                 if self._poller is not None:
                     self._poller.close()
+                    self._poller.rest.close()
+                # A client of its own: the kernel thread's client can be interrupted
+                # mid-request (KeyboardInterrupt), which must not disturb recording.
+                rest = FlinkRestClient(url, headers=dict(self._rest_headers()))
                 self._poller = JobPoller(rest, interval_s=self._poll_interval_s(),
                                          on_observation=self._on_observation,
                                          on_error=self._on_error)
             self._poller.interval_s = self._poll_interval_s()
             return self._poller
+
+    def after_interrupt(self) -> None:
+        """Drop the kernel thread's REST client: a request cut off by KeyboardInterrupt can
+        leave its connection pool unusable, and the cancel that follows must get through."""
+        with self._lock:
+            self._close_rest()
 
     def journal(self, notebook_path: str | None) -> Journal:
         with self._lock:
@@ -128,16 +147,34 @@ class JobTracker:
 
     def track(self, job_id: str, name: str, owner: Owner, *, batch: bool = False,
               savepoint_dir: str | None = None, restored_from: str | None = None,
-              restore_reason: str | None = None, show: bool = True) -> TrackedJob:
-        """Start following a submitted job: record its id, show its status, poll it."""
+              restore_reason: str | None = None, auto_savepoint_s: float | None = None,
+              on_failure: Callable[[TrackedJob], None] | None = None,
+              shown_in: str | None = None, notice: str | None = None) -> TrackedJob:
+        """Start following a submitted job: record its id, show its status, poll it.
+
+        ``shown_in`` names an earlier job whose status output this job takes over (a
+        resubmission shows up where its cell is, not in whatever cell runs now).
+        ``on_failure`` is called, on a thread of its own, if the job fails for good.
+        """
         job = self.registry.add(TrackedJob(
             job_id=job_id, name=name, owner=owner, batch=batch, savepoint_dir=savepoint_dir,
-            restored_from=restored_from, restore_reason=restore_reason))
-        self._record(job, {})
-        view = JobView(self._rest_url())
-        self._views[job_id] = view
-        if show:
-            view.show(job)
+            restored_from=restored_from, restore_reason=restore_reason,
+            auto_savepoint_s=auto_savepoint_s, notice=notice))
+        # savepointDir is kept so that a reattached job is cancelled the way its cell asked
+        self._record(job, {"savepoint_dir": savepoint_dir})
+        source = functools.partial(self.registry.get, job_id)
+        if shown_in is not None and shown_in in self._views:
+            view = self._views[job_id] = self._views[shown_in]
+            view.source = source
+            view.update(force=True)
+        else:
+            view = self._views[job_id] = JobView(source, self._rest_url())
+            view.show()
+        if on_failure is not None:
+            self._on_failure[job_id] = on_failure
+        if auto_savepoint_s:
+            target = savepoint_dir or self._default_savepoint_dir()
+            self.autosave.add(job_id, auto_savepoint_s, target)
         self.poller.watch(job_id)
         return job
 
@@ -167,8 +204,10 @@ class JobTracker:
             "state": obs.state, "start_time_ms": obs.start_time_ms,
             "end_time_ms": obs.end_time_ms, "checkpoints_completed": obs.completed,
             "checkpoints_failed": obs.failed, "checkpoints_in_progress": obs.in_progress,
-            "restored_count": obs.restored, "notice": None,
+            "restored_count": obs.restored,
         }
+        if previous.notice and previous.notice.startswith(UNREACHABLE_PREFIX):
+            changes["notice"] = None  # reachable again
         latest = obs.latest
         if latest is not None:
             changes["last_checkpoint_ms"] = latest.latest_ack_timestamp
@@ -177,23 +216,60 @@ class JobTracker:
             elif latest.external_path != previous.latest_checkpoint_path:
                 changes["latest_checkpoint_path"] = latest.external_path
                 self._record(previous, {"latest_checkpoint_path": latest.external_path})
-        job = self.registry.update(job_id, **changes)
-        if job is None:
-            return
-        if job.ended and not previous.ended:
+        if obs.failures is not None:
+            restarts = max(0, obs.failures - (1 if obs.state == "FAILED" else 0))
+            if restarts > previous.restarts:
+                changes["restarts"] = restarts
+                restored = obs.restored_from.external_path if obs.restored_from else None
+                changes["notice"] = (
+                    f"Restarted by Flink ({restarts} so far) after: {obs.last_failure}"
+                    + (f"; restored from {restored}." if restored and obs.restored >
+                       previous.restored_count else "; no checkpoint to restore from."))
+        self._apply(job_id, **changes)
+
+    def _apply(self, job_id: str, **changes: Any) -> TrackedJob | None:
+        """Change a job; the one change that ends it also finishes it (and only that one)."""
+        result = self.registry.transition(job_id, **changes)
+        if result is None:
+            return None
+        before, job = result
+        if job.ended and not before.ended:
             job = self._finish(job)
         self._refresh(job, force=job.ended)
+        return job
+
+    def note(self, job_id: str, notice: str) -> None:
+        """Show ``notice`` in the job's status output."""
+        job = self.registry.update(job_id, notice=notice)
+        if job is not None:
+            self._refresh(job, force=True)
+
+    def _auto_savepoint(self, job_id: str, target_dir: str) -> None:
+        location = self.savepoint(job_id, target_dir)
+        self.note(job_id, f"Automatic savepoint taken at {time.strftime('%H:%M:%S')}: "
+                          f"{location}")
+
+    def _auto_savepoint_failed(self, job_id: str, exc: Exception) -> None:
+        self.note(job_id, f"The automatic savepoint failed ({getattr(exc, 'message', exc)}); "
+                          "the next one is still scheduled.")
 
     def _on_error(self, job_id: str, exc: RestError, failures: int) -> None:
         job = self.registry.update(
-            job_id, notice=f"Flink's REST API at {self._rest_url()} is unreachable "
-                           f"({exc.message}); retrying (attempt {failures}).")
+            job_id, notice=UNREACHABLE.format(url=self._rest_url())
+            + f" ({exc.message}); retrying (attempt {failures}); recording resumes when it "
+              "answers again.")
         if job is not None:
             self._refresh(job)
 
     def _finish(self, job: TrackedJob) -> TrackedJob:
+        self.autosave.remove(job.job_id)
         if job.state == "FAILED" and not job.failure:
             job = self.registry.update(job.job_id, failure=self.failure_cause(job.job_id)) or job
+        on_failure = self._on_failure.pop(job.job_id, None)
+        if job.state == "FAILED" and on_failure is not None:
+            # Resubmitting plans SQL and waits for the new job: not on the poller's thread.
+            threading.Thread(target=on_failure, args=(job,), name="flink-resubmit",
+                             daemon=True).start()
         for callback in list(self.on_job_ended):
             try:
                 callback(job)
@@ -204,21 +280,41 @@ class JobTracker:
     def _refresh(self, job: TrackedJob, *, force: bool = False) -> None:
         view = self._views.get(job.job_id)
         if view is not None:
-            view.update(job, force=force)
+            view.update(force=force)
 
     def failure_cause(self, job_id: str) -> str | None:
-        """The first line of the job's root exception, from Flink's exception history."""
+        """The one-line summary of the job's latest failure, from its exception history."""
         try:
-            exceptions = self.rest.job_exceptions(job_id)
+            failure = latest_failure(self.rest.job_exceptions(job_id))
         except RestError:
             return None
-        entries = (exceptions.get("exceptionHistory") or {}).get("entries") or []
-        text = (entries[0].get("stacktrace") if entries else None) or \
-            exceptions.get("root-exception") or ""
-        causes = [line.strip() for line in text.splitlines()
-                  if line.strip().startswith("Caused by:")]
-        line = causes[-1][len("Caused by:"):].strip() if causes else text.strip().split("\n")[0]
-        return line or None
+        return failure.message if failure else None
+
+    def reattach(self, notebook_path: str | None) -> list[TrackedJob]:
+        """Track again the journal's jobs that still run on the cluster (a remote one
+        outlives the kernel); returns those newly tracked. Nothing is resubmitted."""
+        reattached = []
+        for key, entry in self.journal(notebook_path).entries().items():
+            job_id = entry.get("job_id")
+            if not job_id or self.registry.get(job_id) is not None:
+                continue
+            try:
+                state = self.rest.job_status(job_id)
+            except RestError:
+                continue  # not on this cluster (any more)
+            if state in ENDING_STATES:
+                continue
+            owner = Owner(notebook_path, entry.get("cell_id"),
+                          entry.get("job_name") or key.removeprefix("job:"))
+            job = self.registry.add(TrackedJob(
+                job_id=job_id, name=owner.job_name, owner=owner, state=state,
+                savepoint_dir=entry.get("savepoint_dir"),
+                latest_checkpoint_path=entry.get("latest_checkpoint_path"),
+                savepoint_path=entry.get("savepoint_path"),
+                notice="Reattached after a kernel restart."))
+            self.poller.watch(job.job_id)
+            reattached.append(job)
+        return reattached
 
     # ----------------------------------------------------------------- waiting
 
@@ -238,8 +334,9 @@ class JobTracker:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        job = self.registry.update(job_id, state=state) or self._must_get(job_id)
-        self._refresh(job, force=True)  # the cell returns showing the state it waited for
+        # the cell returns showing the state it waited for
+        job = self._apply(job_id, state=state) or self._must_get(job_id)
+        self._refresh(job, force=True)
         self.poller.poll_now(job_id)
         return job
 
@@ -249,7 +346,7 @@ class JobTracker:
             state = self.rest.job_status(job_id)
             if state in TERMINAL_STATES:
                 self.poller.poll_now(job_id)
-                return self.registry.update(job_id, state=state) or self._must_get(job_id)
+                return self._apply(job_id, state=state) or self._must_get(job_id)
             time.sleep(poll_s)
 
     def _must_get(self, job_id: str) -> TrackedJob:
@@ -324,8 +421,7 @@ class JobTracker:
                                                  timeout=END_TIMEOUT_S)
         except RestError:
             state = job.state
-        updated = self.registry.update(job.job_id, state=state, notice=message) or job
-        self._refresh(updated, force=True)
+        updated = self._apply(job.job_id, state=state, notice=message) or job
         self.poller.poll_now(job.job_id)
         return updated
 
@@ -342,12 +438,14 @@ class JobTracker:
                         outcomes.append(future.result())
                     except Exception:
                         log.exception("stopping a job at shutdown failed")
+        self.autosave.close()
         with self._lock:
             for resource in [r for rs in self._attachments.values() for r in rs]:
                 resource.close()
             self._attachments.clear()
             if self._poller is not None:
                 self._poller.close()
+                self._poller.rest.close()
                 self._poller = None
             self._close_rest()
         return outcomes

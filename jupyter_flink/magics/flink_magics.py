@@ -21,7 +21,7 @@ from traitlets import Float, Unicode
 
 from ..conf import parse_conf
 from ..context import current_cell
-from ..errors import FlinkNotebookError, JobError, UserError
+from ..errors import FlinkNotebookError, JobError, RestError, UserError
 from ..jobs import TrackedJob
 from ..paragraphs import ParagraphExecutor
 from ..properties import PROPERTY_HELP, ParagraphProperties, parse_header
@@ -85,11 +85,13 @@ class FlinkMagics(Magics):
             lambda: self.session.rest_url, journal_dir=self.journal_dir,
             poll_interval_s=lambda: int(
                 self.session.interpreter_setting("flink.job.check_interval")) / 1000,
-            rest_headers=lambda: self.session.rest_headers())
+            rest_headers=lambda: self.session.rest_headers(),
+            default_savepoint_dir=lambda: self.executor.default_savepoint_dir())
         self.session = FlinkSession(busy=self.tracker.is_busy, announce=_say)
         self.executor = ParagraphExecutor(self.session, self.tracker, say=_say,
                                           bind=self.ip.user_ns.__setitem__)
         self._shut_down = False
+        self._reattached_to: set[str] = set()
 
     @property
     def ip(self) -> Any:
@@ -123,7 +125,27 @@ class FlinkMagics(Magics):
             source = f"conf-{self._anonymous_conf_cells}"
         for notice in self.session.configure(source, parse_conf(cell)):
             _say(notice)
+        self._reattach()
         return None
+
+    def _reattach(self) -> None:
+        """In remote mode, track this notebook's jobs that still run on the cluster (they
+        outlive kernels); once per cluster, and only once the cluster answers."""
+        if not self.session.remote:
+            return
+        url = self.session.rest_url
+        if url in self._reattached_to:
+            return
+        try:
+            self.tracker.rest.config()
+        except RestError:
+            return  # unreachable now: the first job says so clearly; try again then
+        self._reattached_to.add(url)
+        jobs = self.tracker.reattach(current_cell(self.shell).notebook_path)
+        if jobs:
+            names = ", ".join(job.name for job in jobs)
+            _say(f"Reattached to {len(jobs)} job(s) of this notebook still running on {url}: "
+                 f"{names}. %flink.jobs lists them; re-running their cells stops them first.")
 
     @named(line_cell_magic, "flink")
     @reports_errors
@@ -133,6 +155,7 @@ class FlinkMagics(Magics):
             return self.flink_help("")
         __tracebackhide__ = True
         props = self._properties(line, "flink")
+        self._reattach()
         filename = self.ip.compile.cache(cell)  # so tracebacks show the cell's lines
         return self.executor.run_python(props, cell, current_cell(self.shell),
                                         self.ip.user_ns, filename)
@@ -142,6 +165,7 @@ class FlinkMagics(Magics):
     def flink_ssql(self, line: str, cell: str | None = None) -> Any:
         """Run streaming SQL; INSERT jobs keep running, SELECT shows a live table."""
         props = self._properties(line if cell is not None else "", "ssql")
+        self._reattach()
         return self.executor.run_sql(props, cell if cell is not None else line,
                                      current_cell(self.shell), batch=False)
 
@@ -150,6 +174,7 @@ class FlinkMagics(Magics):
     def flink_bsql(self, line: str, cell: str | None = None) -> Any:
         """Run batch SQL; SELECT returns a pandas DataFrame."""
         props = self._properties(line if cell is not None else "", "bsql")
+        self._reattach()
         return self.executor.run_sql(props, cell if cell is not None else line,
                                      current_cell(self.shell), batch=True)
 
@@ -159,6 +184,7 @@ class FlinkMagics(Magics):
     @reports_errors
     def flink_jobs(self, line: str) -> Any:
         """List the jobs of this kernel."""
+        self._reattach()
         return tables.jobs(self.tracker.registry.all())
 
     @named(line_magic, "flink.cancel")
@@ -217,6 +243,7 @@ class FlinkMagics(Magics):
 
     def _targets(self, line: str, magic: str, *, default_latest: bool = False
                  ) -> list[TrackedJob]:
+        self._reattach()
         words = shlex.split(line)
         if words == ["--all"]:
             return self.tracker.registry.active()

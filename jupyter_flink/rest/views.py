@@ -123,6 +123,12 @@ def latest_failure(exceptions: Mapping[str, Any]) -> JobFailure | None:
     return JobFailure(message, trace, _int(entry.get("timestamp")), str(task) if task else None)
 
 
+def failure_count(exceptions: Mapping[str, Any]) -> int:
+    """How many failures the job's exception history holds (each restart adds one)."""
+    entries = _mapping(_mapping(exceptions).get("exceptionHistory")).get("entries")
+    return len(entries) if isinstance(entries, list) else 0
+
+
 def latest_checkpoint(checkpoints: Mapping[str, Any]) -> CheckpointInfo | None:
     """The latest completed checkpoint (``latest.completed``; savepoints are not included)."""
     return _checkpoint(_latest(checkpoints).get("completed"))

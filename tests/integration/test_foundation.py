@@ -330,7 +330,11 @@ def test_interrupt_cancels_a_waiting_cell(kernel: KernelDriver, streaming_job: d
     assert reply.status == "error" and reply.error["ename"] == "KeyboardInterrupt", \
         (reply.status, reply.error_text, reply.stdout)
     job = flink.job_by_name(url_holder["url"], "waiting_job")
-    flink.wait_for_state(url_holder["url"], job["jid"], {"CANCELED"})
+    try:
+        flink.wait_for_state(url_holder["url"], job["jid"], {"CANCELED"})
+    except AssertionError:
+        raise AssertionError(f"not cancelled; cell printed {reply.stdout!r} "
+                             f"{reply.stderr!r}") from None
 
 
 def _is_java(pid: int) -> bool:

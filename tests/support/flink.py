@@ -35,8 +35,16 @@ def job_by_name(url: str, name: str) -> dict[str, Any] | None:
 
 
 def wait_for_state(url: str, job_id: str, states: set[str], timeout: float = 60) -> str:
-    return wait_until(lambda: (s := get(url, f"/jobs/{job_id}")["state"]) in states and s,
-                      timeout=timeout, what=f"job {job_id} in {states}")
+    seen: list[str] = []
+
+    def reached() -> str | None:
+        seen.append(get(url, f"/jobs/{job_id}")["state"])
+        return seen[-1] if seen[-1] in states else None
+    try:
+        return wait_until(reached, timeout=timeout, what=f"job {job_id} in {states}")
+    except AssertionError:
+        raise AssertionError(f"job {job_id} never reached {states}; last state "
+                             f"{seen[-1] if seen else None}") from None
 
 
 def completed_checkpoints(url: str, job_id: str) -> int:

@@ -114,3 +114,18 @@ def test_alternatives_of_an_unreadable_scheme_are_empty() -> None:
 def test_unknown_scheme_passes_through_with_a_note() -> None:
     note = check_restore_path("nosuchscheme://bucket/chk-1")
     assert note and "Could not check" in note
+
+
+def test_newest_restore_point_picks_the_last_written(tmp_path: Path) -> None:
+    import os
+
+    from jupyter_flink.resume import newest_restore_point
+
+    older = _checkpoint(tmp_path / "chk" / "job", "chk-4")
+    newer = _checkpoint(tmp_path / "sp", "savepoint-ab-1")
+    os.utime(older / "_metadata", (1_000, 1_000))
+    os.utime(newer / "_metadata", (2_000, 2_000))
+    lost = f"file:{tmp_path}/chk/job/chk-9"
+    assert newest_restore_point((f"file:{older}", f"file:{newer}", lost, None)) == \
+        f"file:{newer}"
+    assert newest_restore_point((lost, None)) is None
