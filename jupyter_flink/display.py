@@ -39,6 +39,12 @@ def format_time_ms(millis: int | None) -> str:
     return datetime.fromtimestamp(millis / 1000).strftime("%H:%M:%S")
 
 
+def short_name(name: str, limit: int = 60) -> str:
+    """A job name fit for a heading: unnamed SQL jobs are named after their statement."""
+    first = " ".join(name.split())
+    return first if len(first) <= limit else first[:limit - 1] + "\u2026"
+
+
 def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
     """The facts shown for a job, as (label, value) pairs, for both renderings."""
     rows = [
@@ -61,7 +67,7 @@ def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
 
 
 def render_text(job: TrackedJob, rest_url: str | None = None) -> str:
-    head = (f"Flink job {job.name} [{job.state}] id {job.job_id} "
+    head = (f"Flink job {short_name(job.name)} [{job.state}] id {job.job_id} "
             f"up {format_duration(job.uptime_seconds())}")
     lines = [head] + [f"  {label}: {value}" for label, value in status_rows(job)]
     if rest_url:
@@ -80,7 +86,8 @@ def render_html(job: TrackedJob, rest_url: str | None = None) -> str:
             if rest_url else "")
     return (
         "<div class='jupyter-flink-job' style='font-size:0.9em'>"
-        f"<b>{esc(job.name)}</b> <span style='color:white;background:{colour};"
+        f"<b title='{esc(job.name)}'>{esc(short_name(job.name))}</b> "
+        f"<span style='color:white;background:{colour};"
         f"padding:0 0.4em;border-radius:3px'>{esc(job.state)}</span> "
         f"up {esc(format_duration(job.uptime_seconds()))} &middot; "
         f"<code>{esc(job.job_id)}</code>{link}"

@@ -305,11 +305,18 @@ class ParagraphExecutor:
             from .live import run_live_select
 
             return run_live_select(self, tenv, statement, props, prepared)
+        limit = props.max_rows or int(self.session.interpreter_setting("flink.maxRows"))
         try:
-            table = tenv.sql_query(statement.sql)
+            # One row more than shown tells whether the result was cut (Zeppelin's maxResult).
+            table = tenv.sql_query(statement.sql).limit(limit + 1)
             frame = table.to_pandas()  # Arrow batches, not row by row
         except Exception as exc:
             raise self.statement_error(statement, exc) from exc
+        if len(frame) > limit:
+            frame = frame.head(limit)
+            self._say(f"Showing the first {limit:,} rows: the result has more (maxRows="
+                      f"{limit:,}; raise it in the cell header or flink.maxRows in "
+                      "%%flink.conf, or aggregate further).")
         if props.result_name:
             self.bind(props.result_name, frame)
         return frame

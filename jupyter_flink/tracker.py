@@ -263,6 +263,8 @@ class JobTracker:
 
     def _finish(self, job: TrackedJob) -> TrackedJob:
         self.autosave.remove(job.job_id)
+        with self._lock:  # an ended job's live table releases itself; forget it here
+            self._attachments.pop(job.job_id, None)
         if job.state == "FAILED" and not job.failure:
             job = self.registry.update(job.job_id, failure=self.failure_cause(job.job_id)) or job
         on_failure = self._on_failure.pop(job.job_id, None)

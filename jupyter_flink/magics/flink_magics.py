@@ -16,7 +16,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 from traitlets import Float, Unicode
 
 from ..conf import parse_conf
@@ -104,6 +110,7 @@ class FlinkMagics(Magics):
     def _properties(self, line: str, kind: str) -> ParagraphProperties:
         return ParagraphProperties.from_header(parse_header(line), kind=kind)
 
+    @no_var_expand
     @named(line_cell_magic, "flink.conf")
     @reports_errors
     def flink_conf(self, line: str, cell: str | None = None) -> Any:
@@ -147,6 +154,7 @@ class FlinkMagics(Magics):
             _say(f"Reattached to {len(jobs)} job(s) of this notebook still running on {url}: "
                  f"{names}. %flink.jobs lists them; re-running their cells stops them first.")
 
+    @no_var_expand
     @named(line_cell_magic, "flink")
     @reports_errors
     def flink(self, line: str, cell: str | None = None) -> Any:
@@ -160,6 +168,7 @@ class FlinkMagics(Magics):
         return self.executor.run_python(props, cell, current_cell(self.shell),
                                         self.ip.user_ns, filename)
 
+    @no_var_expand  # Zeppelin's template=<h1>Total {0}</h1> must reach us as written
     @named(line_cell_magic, "flink.ssql")
     @reports_errors
     def flink_ssql(self, line: str, cell: str | None = None) -> Any:
@@ -169,6 +178,7 @@ class FlinkMagics(Magics):
         return self.executor.run_sql(props, cell if cell is not None else line,
                                      current_cell(self.shell), batch=False)
 
+    @no_var_expand
     @named(line_cell_magic, "flink.bsql")
     @reports_errors
     def flink_bsql(self, line: str, cell: str | None = None) -> Any:
