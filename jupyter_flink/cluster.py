@@ -28,6 +28,9 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     "taskmanager.numberOfTaskSlots": "8",
     "rest.bind-port": "0",
     "rest.cache.checkpoint-statistics.timeout": "100 ms",
+    # Job details and exception histories are cached as long (default 3 s): restarts would
+    # be reported late, and what they restored misread.
+    "rest.cache.execution-graph.timeout": "100 ms",
     # MiniCluster.close() waits until every savepoint result was fetched or this expired
     # (default 5 min): an unread result must not hold up a kernel shutdown for long.
     "rest.async.store-duration": "30 s",

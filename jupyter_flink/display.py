@@ -16,10 +16,12 @@ from typing import Any
 from .jobs import TrackedJob
 
 _STATE_COLOURS = {
+    "LOST": "#6d6d6d",
     "RUNNING": "#2e7d32", "FINISHED": "#1565c0", "CANCELED": "#6d6d6d", "FAILED": "#c62828",
     "FAILING": "#c62828", "RESTARTING": "#ef6c00", "CANCELLING": "#6d6d6d",
 }
 MIN_UPDATE_INTERVAL_S = 0.25  # collapse bursts of updates into a few per second
+UPTIME_ONLY_EVERY_S = 15.0  # when only the uptime changed: the cell need not tick each second
 
 
 def format_duration(seconds: float | None) -> str:
@@ -66,9 +68,9 @@ def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
     return rows
 
 
-def render_text(job: TrackedJob, rest_url: str | None = None) -> str:
+def render_text(job: TrackedJob, rest_url: str | None = None, *, uptime: bool = True) -> str:
     head = (f"Flink job {short_name(job.name)} [{job.state}] id {job.job_id} "
-            f"up {format_duration(job.uptime_seconds())}")
+            f"up {format_duration(job.uptime_seconds()) if uptime else '...'}")
     lines = [head] + [f"  {label}: {value}" for label, value in status_rows(job)]
     if rest_url:
         lines.append(f"  cluster: {rest_url}")
@@ -108,6 +110,7 @@ class JobView:
         self._handle: Any = None
         self._lock = threading.Lock()
         self._last_sent = 0.0
+        self._last_facts = ""  # what was shown, uptime aside
         self._timer: threading.Timer | None = None
 
     def bundle(self, job: TrackedJob) -> dict[str, str]:
@@ -122,6 +125,7 @@ class JobView:
         if job is not None:
             self._handle = display(self.bundle(job), raw=True, display_id=True)
             self._last_sent = time.monotonic()
+            self._last_facts = render_text(job, self.rest_url, uptime=False)
 
     def update(self, *, force: bool = False) -> None:
         """Refresh the output; bursts are throttled, the final state always lands."""
@@ -135,13 +139,21 @@ class JobView:
                     self._timer.daemon = True
                     self._timer.start()
                 return
-        self._flush()
+        self._flush(force=force)
 
-    def _flush(self) -> None:
+    def _flush(self, *, force: bool = False) -> None:
         with self._lock:
             self._timer = None
             job = self.source()
             if job is None:
                 return
-            self._last_sent = time.monotonic()
+            # Each update costs the kernel and every frontend some work: skip those that
+            # would only move the uptime on, but let the uptime catch up now and then.
+            facts = render_text(job, self.rest_url, uptime=False)
+            now = time.monotonic()
+            if not force and facts == self._last_facts and \
+                    now - self._last_sent < UPTIME_ONLY_EVERY_S:
+                return
+            self._last_facts = facts
+            self._last_sent = now
             self._handle.update(self.bundle(job), raw=True)

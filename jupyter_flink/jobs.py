@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-# Flink's JobStatus values in which a job will not change any more.
-TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "SUSPENDED"})
+# The cluster no longer knows the job (e.g. it was restarted without high availability).
+LOST = "LOST"
+# Flink's JobStatus values in which a job will not change any more, and ours.
+TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "SUSPENDED", LOST})
 # Globally terminal plus the states where it is still shutting down.
 ENDING_STATES = TERMINAL_STATES | {"CANCELLING", "FAILING"}
 
@@ -56,6 +58,7 @@ class TrackedJob:
     savepoint_path: str | None = None
     restored_count: int = 0
     restarts: int = 0
+    restored_at_last_restart: int = 0
     failure: str | None = None
     notice: str | None = None  # e.g. "cluster unreachable since 10:02:03"
     extras: dict[str, Any] = field(default_factory=dict)

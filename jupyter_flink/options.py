@@ -55,7 +55,7 @@ __all__ = ["OptionInfo", "OptionRegistry", "Resolved", "default_cache_dir"]
 log = logging.getLogger(__name__)
 
 # Part of the cache key: bump it when OptionInfo or the scan changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # bump whenever the scan's output changes: old caches are then ignored
 
 
 class FlinkView(Protocol):

@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import functools
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from .sql import Statement, StatementKind, parse_reset, parse_set, split_stateme
 from .tracker import JobTracker
 
 SAVEPOINT_DIR_KEY = "execution.checkpointing.savepoint-dir"
+RESUBMIT_DELAY_S = 5.0  # times the attempt number
 _JOB_KINDS = (StatementKind.INSERT, StatementKind.SELECT, StatementKind.STATEMENT_SET)
 
 
@@ -403,6 +405,12 @@ class ParagraphExecutor:
                               f"it was resubmitted {attempt} times already (maxResubmits="
                               f"{props.max_resubmits}), so it stays stopped.")
             return
+        # Give the cluster a moment (a lost TaskManager's slots come back, for instance):
+        # resubmitting at once may fail for want of resources and use up the attempts.
+        delay = RESUBMIT_DELAY_S * (attempt + 1)
+        self.tracker.note(failed.job_id, f"The job failed ({failed.failure}); resubmitting "
+                          f"in {delay:.0f} s (restartPolicy=fromSavepointOnFailure).")
+        time.sleep(delay)
         recorded = self.tracker.recorded(failed.owner) or {}
         path = newest_restore_point((recorded.get("savepoint_path"),
                                      recorded.get("latest_checkpoint_path")))

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import RestError
-from .jobs import TERMINAL_STATES
+from .jobs import LOST, TERMINAL_STATES
 from .rest import (
     CheckpointInfo,
     FlinkRestClient,
+    JobNotFound,
     RestoreInfo,
     checkpoint_counts,
     failure_count,
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 FAILURES_EVERY_S = 10.0  # exception history: on changes, else this often
+FAST_LEAD_S = 0.3  # start fast polling this long before a checkpoint is due
+FAILURES_SETTLE_S = 4.0  # after a change, re-read it this long (REST caches up to 3 s)
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,14 @@ class _Watch:
     last_state: str | None = None
     last_restored: int = 0
     failures_checked_at: float = 0.0
+    failures_settle_until: float = 0.0
 
 
 class JobPoller:
     """Polls watched jobs and reports observations and REST failures to callbacks."""
 
     def __init__(self, rest: FlinkRestClient, *, interval_s: float = 1.0,
-                 fast_interval_s: float = 0.1,
+                 fast_interval_s: float = 0.2,
                  on_observation: Callable[[str, Observation], None],
                  on_error: Callable[[str, RestError, int], None]):
         self.rest = rest
@@ -123,48 +127,70 @@ class JobPoller:
             now = time.monotonic()
             with self._lock:
                 due = [w for w in self._watches.values() if w.next_due <= now]
-            for watch in due:
-                if self._stop.is_set():
-                    return
+            if due:
                 try:
-                    self._poll(watch)
-                except Exception:  # a bug must not kill recording for the other jobs
-                    log.exception("polling job %s failed", watch.job_id)
-                    watch.next_due = time.monotonic() + self.interval_s
+                    self._poll_round(due)
+                except Exception:  # a bug must not end recording for every job
+                    log.exception("a polling round failed")
+                    for watch in due:
+                        watch.next_due = time.monotonic() + self.interval_s
             with self._lock:
                 next_due = min((w.next_due for w in self._watches.values()),
                                default=time.monotonic() + self.interval_s)
             self._wake.wait(max(0.0, next_due - time.monotonic()))
             self._wake.clear()
 
-    def _poll(self, watch: _Watch) -> None:
+    def _poll_round(self, due: list[_Watch]) -> None:
+        """The states of all jobs in one request, then the checkpoints of each due job.
+
+        If the cluster does not answer, every due job is told at once (the user sees
+        "unreachable" on each job within one round, not one timeout per job).
+        """
         try:
-            observation = self._observe(watch)
+            overview = {entry.get("jid"): entry for entry in self.rest.jobs_overview()}
         except RestError as exc:
+            self._back_off(due, exc)
+            return
+        for index, watch in enumerate(due):
+            if self._stop.is_set():
+                return
+            try:
+                observation = self._observe(watch, overview.get(watch.job_id))
+            except RestError as exc:
+                if exc.status is None:  # the cluster went away mid-round
+                    self._back_off(due[index:], exc)
+                    return
+                self._back_off([watch], exc)
+                continue
+            watch.failures = 0
+            self._on_observation(watch.job_id, observation)
+            if observation.state in TERMINAL_STATES:
+                self.unwatch(watch.job_id)
+            else:
+                watch.next_due = time.monotonic() + self._next_delay(watch, observation)
+
+    def _back_off(self, watches: list[_Watch], exc: RestError) -> None:
+        for watch in watches:
             watch.failures += 1
             delay = min(self.interval_s * 2 ** watch.failures, MAX_BACKOFF_S)
             watch.next_due = time.monotonic() + delay
             self._on_error(watch.job_id, exc, watch.failures)
-            return
-        watch.failures = 0
-        self._on_observation(watch.job_id, observation)
-        if observation.state in TERMINAL_STATES:
-            self.unwatch(watch.job_id)
-            return
-        watch.next_due = time.monotonic() + self._next_delay(watch, observation)
 
-    def _observe(self, watch: _Watch) -> Observation:
-        job = self.rest.job(watch.job_id)
-        state = job.get("state", "UNKNOWN")
-        start = job.get("start-time")
-        end = job.get("end-time")
+    def _observe(self, watch: _Watch, entry: dict | None) -> Observation:
+        if entry is None:  # not in the overview: ask for it directly (404: it is gone)
+            try:
+                entry = {"state": self.rest.job_status(watch.job_id)}
+            except JobNotFound:
+                entry = {"state": LOST}
+        state = str(entry.get("state", "UNKNOWN"))
+        start, end = entry.get("start-time"), entry.get("end-time")
         base = Observation(state, start if start and start > 0 else None,
                            end if end and end > 0 else None, observed_at=time.time())
         if watch.checkpointing is None and state == "RUNNING":
             interval_ms = self.rest.checkpoint_interval_ms(watch.job_id)
             watch.checkpointing = interval_ms is not None
             watch.checkpoint_interval_s = interval_ms / 1000 if interval_ms else None
-        if not watch.checkpointing:  # unknown until RUNNING, or disabled for this job
+        if not watch.checkpointing or state == LOST:  # unknown until RUNNING, or disabled
             return base
         checkpoints = self.rest.checkpoints(watch.job_id)
         counts = checkpoint_counts(checkpoints)
@@ -178,12 +204,15 @@ class JobPoller:
 
     def _failures(self, watch: _Watch, state: str, restored: int
                   ) -> tuple[int | None, str | None]:
-        """The exception history, read when the job changed (a restart restores a
-        checkpoint, or the state moved) and otherwise every FAILURES_EVERY_S."""
+        """The exception history: re-read for a few seconds after the job changed (a
+        restart restored a checkpoint, or the state moved), since Flink's REST API serves
+        it from a cache, and otherwise every FAILURES_EVERY_S."""
         now = time.monotonic()
-        changed = state != watch.last_state or restored != watch.last_restored
+        if state != watch.last_state or restored != watch.last_restored:
+            watch.failures_settle_until = now + FAILURES_SETTLE_S
         watch.last_state, watch.last_restored = state, restored
-        if not changed and now - watch.failures_checked_at < FAILURES_EVERY_S:
+        if now > watch.failures_settle_until and \
+                now - watch.failures_checked_at < FAILURES_EVERY_S:
             return None, None
         watch.failures_checked_at = now
         exceptions = self.rest.job_exceptions(watch.job_id)
@@ -203,7 +232,7 @@ class JobPoller:
         expected = watch.expected_next
         interval = watch.checkpoint_interval_s
         if expected is not None and interval is not None and observation.state == "RUNNING":
-            lead = min(self.interval_s, interval / 2)
+            lead = min(FAST_LEAD_S, interval / 2)
             if expected - lead <= now <= expected + max(2 * interval, 5.0):
                 return self.fast_interval_s
             if now < expected - lead:

@@ -25,11 +25,12 @@ from .errors import JobError, RestError
 from .jobs import ENDING_STATES, TERMINAL_STATES, JobRegistry, Owner, TrackedJob
 from .journal import Journal
 from .poller import JobPoller, Observation
-from .rest import FlinkRestClient, latest_failure
+from .rest import FlinkRestClient, NoRetry, latest_failure
 
 log = logging.getLogger(__name__)
 
 SAVEPOINT_TIMEOUT_S = 120.0
+POLL_TIMEOUT_S = 2.0
 END_TIMEOUT_S = 60.0
 UNREACHABLE_PREFIX = "Flink's REST API at"
 UNREACHABLE = UNREACHABLE_PREFIX + " {url} is unreachable"
@@ -117,7 +118,10 @@ class JobTracker:
                     self._poller.rest.close()
                 # A client of its own: the kernel thread's client can be interrupted
                 # mid-request (KeyboardInterrupt), which must not disturb recording.
-                rest = FlinkRestClient(url, headers=dict(self._rest_headers()))
+                # No retries and a short timeout: the poller has its own backoff, and an
+                # unreachable cluster must show up quickly, not after retries per job.
+                rest = FlinkRestClient(url, headers=dict(self._rest_headers()),
+                                       timeout=POLL_TIMEOUT_S, retry=NoRetry())
                 self._poller = JobPoller(rest, interval_s=self._poll_interval_s(),
                                          on_observation=self._on_observation,
                                          on_error=self._on_error)
@@ -219,12 +223,15 @@ class JobTracker:
         if obs.failures is not None:
             restarts = max(0, obs.failures - (1 if obs.state == "FAILED" else 0))
             if restarts > previous.restarts:
-                changes["restarts"] = restarts
+                # The exception history can lag behind the restore count (REST caches it),
+                # so compare with the count when the last restart was reported.
                 restored = obs.restored_from.external_path if obs.restored_from else None
+                changes.update(restarts=restarts, restored_at_last_restart=obs.restored)
                 changes["notice"] = (
                     f"Restarted by Flink ({restarts} so far) after: {obs.last_failure}"
                     + (f"; restored from {restored}." if restored and obs.restored >
-                       previous.restored_count else "; no checkpoint to restore from."))
+                       previous.restored_at_last_restart else
+                       "; no checkpoint to restore from."))
         self._apply(job_id, **changes)
 
     def _apply(self, job_id: str, **changes: Any) -> TrackedJob | None:
