@@ -53,21 +53,22 @@ def measure(count: int, *, zeppelin_like: bool) -> list[float]:
             kernel.execute(FIXED_POLLING)
         url = next(t for t in reply.stdout.split() if t.startswith("http://"))
         job_id = httpx.get(f"{url}/jobs/overview").json()["jobs"][0]["jid"]
-        lags: dict[int, float] = {}
+        acked: dict[int, float] = {}  # checkpoint id -> Flink's latest_ack_timestamp (s)
+        written: dict[int, float] = {}  # checkpoint id -> when the kernel wrote the journal
         deadline = time.monotonic() + count * 3 + 60
-        while len(lags) < count and time.monotonic() < deadline:
+        while len(set(acked) & set(written)) < count and time.monotonic() < deadline:
             kernel.pump(0.2)
+            history = httpx.get(f"{url}/jobs/{job_id}/checkpoints").json().get("history", [])
+            for entry in history:
+                if entry.get("status") == "COMPLETED" and entry.get("latest_ack_timestamp"):
+                    acked[entry["id"]] = entry["latest_ack_timestamp"] / 1000
             for update in kernel.metadata_updates("job"):
-                path = update["flink"].get("latest_checkpoint_path")
-                if not path or "chk-" not in path:
-                    continue
-                checkpoint = int(path.rsplit("chk-", 1)[1])
-                if checkpoint in lags:
-                    continue
-                details = httpx.get(f"{url}/jobs/{job_id}/checkpoints/details/{checkpoint}")
-                acked = details.json()["latest_ack_timestamp"] / 1000
-                written = datetime.fromisoformat(update["flink"]["updated"]).timestamp()
-                lags[checkpoint] = written - acked
+                path = update["flink"].get("latest_checkpoint_path") or ""
+                if "chk-" in path:
+                    checkpoint = int(path.rsplit("chk-", 1)[1])
+                    stamp = datetime.fromisoformat(update["flink"]["updated"]).timestamp()
+                    written.setdefault(checkpoint, stamp)
+        lags = {c: written[c] - acked[c] for c in set(acked) & set(written)}
         kernel.execute("%flink.cancel lag_job")
     return list(lags.values())
 

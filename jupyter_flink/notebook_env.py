@@ -15,6 +15,8 @@ from typing import Any
 from pyflink.common.job_client import JobClient
 from pyflink.datastream import StreamExecutionEnvironment
 
+from .interrupts import interrupt_held
+
 
 class NotebookStreamExecutionEnvironment(StreamExecutionEnvironment):
     """A StreamExecutionEnvironment whose ``execute`` submits asynchronously."""
@@ -30,3 +32,8 @@ class NotebookStreamExecutionEnvironment(StreamExecutionEnvironment):
         if self.wait_for_job is not None:
             return self.wait_for_job(client)
         return client
+
+    def execute_async(self, job_name: str | None = "Flink Streaming Job") -> JobClient:
+        """Submit the job; an interrupt waits until the cell knows the job to cancel it."""
+        with interrupt_held():
+            return super().execute_async(job_name)  # type: ignore[arg-type]

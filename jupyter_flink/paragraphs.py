@@ -22,6 +22,7 @@ from typing import Any
 from .context import CellContext
 from .errors import ConfigurationError, JobError, PropertyError, StatementError
 from .gateway import java_error_summary
+from .interrupts import interrupt_held
 from .jobs import Owner, TrackedJob
 from .properties import ParagraphProperties
 from .resume import (
@@ -248,14 +249,16 @@ class ParagraphExecutor:
             except Exception as exc:
                 raise self.statement_error(insert, exc) from exc
         try:
-            result = statement_set.execute()
+            with interrupt_held():
+                result = statement_set.execute()
         except Exception as exc:
             raise self.statement_error(inserts[0], exc) from exc
         return self._started(result, props, prepared, batch)
 
     def _execute_sql(self, tenv: Any, statement: Statement) -> Any:
         try:
-            return tenv.execute_sql(statement.sql)
+            with interrupt_held():  # an INSERT's job must reach the JobListener
+                return tenv.execute_sql(statement.sql)
         except Exception as exc:
             raise self.statement_error(statement, exc) from exc
 

@@ -98,10 +98,6 @@ class JobPoller:
         with self._lock:
             self._watches.pop(job_id, None)
 
-    def watching(self) -> list[str]:
-        with self._lock:
-            return list(self._watches)
-
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()

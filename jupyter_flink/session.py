@@ -134,6 +134,7 @@ class FlinkSession:
         # Interpreter keys first, in Python: the headers must be known before the JVM starts
         # (the option registry below starts it), since Flink's client reads them from its env.
         ordered = sorted(entries, key=lambda e: not is_interpreter_key(e.key))
+        headers_before = os.environ.get(HEADERS_ENV)
         for entry in ordered:
             try:
                 if is_interpreter_key(entry.key):
@@ -144,6 +145,7 @@ class FlinkSession:
                     layer.flink.update(dict(resolved.settings))
                     notice = resolved.notice
             except ConfigurationError as exc:
+                _restore_env(HEADERS_ENV, headers_before)  # a bad cell changes nothing
                 raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
                                          fix=exc.fix, details=exc.details) from exc
             if is_interpreter_key(entry.key) and entry.key.endswith(".headers"):
@@ -420,6 +422,13 @@ class Submissions:
         if drained:
             self._ids.extend(drained.split(","))
         return list(self._ids)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _let_any_thread_plan(gateway: Any, tenv: Any) -> None:

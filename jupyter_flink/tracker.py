@@ -91,7 +91,6 @@ class JobTracker:
         self._rest: FlinkRestClient | None = None
         self._poller: JobPoller | None = None
         self._lock = threading.RLock()
-        self.on_job_ended: list[Callable[[TrackedJob], None]] = []
         self._on_failure: dict[str, Callable[[TrackedJob], None]] = {}
         self.autosave = AutoSavepoints(take=self._auto_savepoint,
                                        report=self._auto_savepoint_failed)
@@ -279,11 +278,6 @@ class JobTracker:
             # Resubmitting plans SQL and waits for the new job: not on the poller's thread.
             threading.Thread(target=on_failure, args=(job,), name="flink-resubmit",
                              daemon=True).start()
-        for callback in list(self.on_job_ended):
-            try:
-                callback(job)
-            except Exception:
-                log.exception("job-ended callback failed for %s", job.job_id)
         return job
 
     def _refresh(self, job: TrackedJob, *, force: bool = False) -> None:

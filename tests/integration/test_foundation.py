@@ -151,23 +151,36 @@ def test_sql_paragraphs_share_one_catalog(kernel: KernelDriver, configured: dict
     assert reply.result == "True"
 
 
-def test_flink_python_paragraph_does_not_block(kernel: KernelDriver, configured: dict) -> None:
+def test_flink_python_paragraph_does_not_block(kernel: KernelDriver, configured: dict,
+                                               tmp_path: Path) -> None:
+    """A DataStream job with a Python function: senv.execute() returns, the job runs on."""
+    seen = tmp_path / "seen.txt"
     reply = kernel.execute(
         "%%flink(jobName=python_job)\n"
         "from pyflink.common import Types\n"
-        "ds = senv.from_collection(list(range(5)), type_info=Types.INT())\n"
-        "stenv.execute_sql(\"CREATE TABLE IF NOT EXISTS py_sink (x INT) WITH "
-        "('connector'='blackhole')\")\n"
-        "t = stenv.from_data_stream(ds)\n"
-        "src = stenv.execute_sql(\"CREATE TABLE IF NOT EXISTS py_src (x INT) WITH "
+        "from pyflink.datastream.connectors import Sink\n"
+        "from pyflink.java_gateway import get_gateway\n"
+        "stenv.execute_sql(\"CREATE TABLE IF NOT EXISTS py_src (x INT) WITH "
         "('connector'='datagen','rows-per-second'='5')\")\n"
-        "stenv.execute_sql('INSERT INTO py_sink SELECT x FROM py_src')\n"
-        "'submitted'",
+        "def double(row):\n"
+        f"    with open({str(seen)!r}, 'a') as out:  # proof that the Python worker runs\n"
+        "        out.write(f'{row[0]}\\n')\n"
+        "    return row[0] * 2\n"
+        "numbers = stenv.to_data_stream(stenv.from_path('py_src'))\n"
+        "doubled = numbers.map(double, output_type=Types.INT())\n"
+        "doubled.sink_to(Sink(get_gateway().jvm.org.apache.flink.streaming.api.functions"
+        ".sink.v2.DiscardingSink()))\n"
+        "client = senv.execute()\n"
+        "type(client).__name__",
         cell_id="python-cell")
-    assert reply.result == "'submitted'"
+    assert reply.result == "'JobClient'"  # it returned at once, with the job's client
     url = flink.rest_url_from("\n".join(reply.data()))
     job = flink.job_by_name(url, "python_job")
     assert job is not None and job["state"] == "RUNNING"
+    assert "[RUNNING]" in reply.shown()[0]
+    wait_until(lambda: seen.exists() and len(seen.read_text().splitlines()) >= 3, timeout=60,
+               what="the Python map to process rows")
+    kernel.execute("%flink.cancel python_job")
 
 
 def test_run_as_one_runs_inserts_as_one_job(kernel: KernelDriver, configured: dict) -> None:
@@ -306,35 +319,39 @@ def test_no_jvm_outlives_a_killed_kernel() -> None:
                    what="the kernel's JVM to exit after kill -9 of the kernel")
 
 
-def test_interrupt_cancels_a_waiting_cell(kernel: KernelDriver, streaming_job: dict) -> None:
+@pytest.mark.parametrize("moment", ["submitted", "running"])
+def test_interrupt_cancels_a_waiting_cell(kernel: KernelDriver, streaming_job: dict,
+                                          moment: str) -> None:
+    """Interrupting a wait=true cell cancels its job: also while the JVM is still
+    submitting it (the interrupt must not leave the job running unowned)."""
     import threading
 
-    cell = uuid.uuid4().hex
-    url_holder: dict = {}
+    name = f"waiting_job_{moment}"
+    url = streaming_job["url"]
+    wanted = {"submitted": None, "running": "RUNNING"}[moment]
 
-    def interrupt_when_running() -> None:
-        def running() -> bool:
-            url = url_holder.get("url")
-            job = flink.job_by_name(url, "waiting_job") if url else None
-            return bool(job and job["state"] == "RUNNING")
-        wait_until(running, timeout=120, what="waiting_job to run")
+    def interrupt_when_seen() -> None:
+        def seen() -> bool:
+            job = flink.job_by_name(url, name)
+            return bool(job and (wanted is None or job["state"] == wanted))
+        wait_until(seen, timeout=120, interval=0.01, what=f"{name} to be {moment}")
         kernel.interrupt()
 
-    url_holder["url"] = streaming_job["url"]
-    thread = threading.Thread(target=interrupt_when_running, daemon=True)
+    thread = threading.Thread(target=interrupt_when_seen, daemon=True)
     thread.start()
-    reply = kernel.execute("%%flink.ssql(jobName=waiting_job, wait=true)\n"
+    reply = kernel.execute(f"%%flink.ssql(jobName={name}, wait=true)\n"
                            "INSERT INTO events_sink SELECT k, COUNT(*) FROM events GROUP BY k",
-                           cell_id=cell, allow_error=True)
+                           cell_id=uuid.uuid4().hex, allow_error=True)
     thread.join(10)
     assert reply.status == "error" and reply.error["ename"] == "KeyboardInterrupt", \
         (reply.status, reply.error_text, reply.stdout)
-    job = flink.job_by_name(url_holder["url"], "waiting_job")
+    job = flink.job_by_name(url, name)
     try:
-        flink.wait_for_state(url_holder["url"], job["jid"], {"CANCELED"})
+        flink.wait_for_state(url, job["jid"], {"CANCELED"})
     except AssertionError:
         raise AssertionError(f"not cancelled; cell printed {reply.stdout!r} "
                              f"{reply.stderr!r}") from None
+    assert "KeyboardInterrupt while sending command" not in reply.stderr
 
 
 def _is_java(pid: int) -> bool:

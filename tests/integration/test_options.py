@@ -17,35 +17,20 @@ from jupyter_flink.errors import ConfigurationError
 from jupyter_flink.gateway import get_gateway, java_configuration
 from jupyter_flink.option_discovery import OptionInfo
 from jupyter_flink.options import OptionRegistry, Resolved
+from tests.support.seeds import (
+    SEED_000,
+    SEED_004_FAILURE_RATE,
+    SEED_004_FIXED_DELAY,
+    SEED_004_NONE,
+    SEED_004_RETAINED,
+    SEED_004_SAVEPOINTS,
+)
 
 pytestmark = [
     pytest.mark.flink,
     pytest.mark.timeout(120),
 ]
 
-# Zeppelin's guide (seed 000): the %flink.conf block that enables checkpointing.
-SEED_000 = """\
-pipeline.time-characteristic EventTime
-execution.checkpointing.interval 10000
-execution.checkpointing.externalized-checkpoint-retention RETAIN_ON_CANCELLATION
-state.backend filesystem
-state.checkpoints.dir file:///tmp/flink/checkpoints
-"""
-# Course notes (seed 004): restart strategies, retained checkpoints, savepoint dir.
-SEED_004_FIXED_DELAY = """\
-restart-strategy: fixed-delay
-restart-strategy.fixed-delay.attempts: 3
-restart-strategy.fixed-delay.delay: 10 s
-"""
-SEED_004_FAILURE_RATE = """\
-restart-strategy: failure-rate
-restart-strategy.failure-rate.max-failures-per-interval: 3
-restart-strategy.failure-rate.failure-rate-interval: 5 min
-restart-strategy.failure-rate.delay: 10 s
-"""
-SEED_004_NONE = "restart-strategy: none\n"
-SEED_004_RETAINED = "state.checkpoints.num-retained: 20\n"
-SEED_004_SAVEPOINTS = "state.savepoints.dir: hdfs://namenode:9000/flink/savepoints\n"
 
 # What each kind of option takes, to feed every fallback key Flink knows.
 SAMPLES = {"boolean": "true", "integer": "2", "long": "2", "float": "0.5", "double": "0.5",

@@ -6,31 +6,16 @@ import pytest
 
 from jupyter_flink.conf import ConfEntry, parse_conf
 from jupyter_flink.errors import ConfigurationError
+from tests.support.seeds import (
+    SEED_000,
+    SEED_004_FAILURE_RATE,
+    SEED_004_FIXED_DELAY,
+    SEED_004_NONE,
+    SEED_004_RETAINED,
+    SEED_004_SAVEPOINTS,
+)
 
 # Zeppelin's guide (seed 000), the `%flink.conf` block that enables checkpointing.
-SEED_000 = """\
-pipeline.time-characteristic EventTime
-execution.checkpointing.interval 10000
-execution.checkpointing.externalized-checkpoint-retention RETAIN_ON_CANCELLATION
-state.backend filesystem
-state.checkpoints.dir file:///tmp/flink/checkpoints
-"""
-
-# Course notes (seed 004): restart strategies in flink-conf.yaml's flat form.
-SEED_004_FIXED_DELAY = """\
-restart-strategy: fixed-delay
-restart-strategy.fixed-delay.attempts: 3
-restart-strategy.fixed-delay.delay: 10 s
-"""
-SEED_004_FAILURE_RATE = """\
-restart-strategy: failure-rate
-restart-strategy.failure-rate.max-failures-per-interval: 3
-restart-strategy.failure-rate.failure-rate-interval: 5 min
-restart-strategy.failure-rate.delay: 10 s
-"""
-SEED_004_NONE = "restart-strategy: none\n"
-SEED_004_RETAINED = "state.checkpoints.num-retained: 20\n"
-SEED_004_SAVEPOINTS = "state.savepoints.dir: hdfs://namenode:9000/flink/savepoints\n"
 
 
 def pairs(text: str) -> list[tuple[str, str]]:

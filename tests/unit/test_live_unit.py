@@ -18,9 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jupyter_flink import live
+from jupyter_flink import live, live_view
 from jupyter_flink.jobs import Owner, TrackedJob
-from jupyter_flink.live import LiveTable, LiveView, Snapshot, parse_snapshot, render_template
+from jupyter_flink.live import LiveTable
+from jupyter_flink.live_result import Snapshot, parse_snapshot
+from jupyter_flink.live_view import LiveView, render_template
 
 # ---------------------------------------------------------------------------- fakes
 
@@ -147,11 +149,11 @@ def test_template_shows_nulls() -> None:
 
 def test_tables_escape_and_format_values() -> None:
     df = pd.DataFrame({"name": ["<b>", None], "x": [1 / 3, float("nan")], "n": [1, 2]})
-    markup = live.html_table(df)
+    markup = live_view.html_table(df)
     assert "<th>name</th><th>x</th><th>n</th>" in markup
     assert "<td>&lt;b&gt;</td><td>0.333333</td><td>1</td>" in markup
     assert "<td>null</td><td>null</td><td>2</td>" in markup
-    assert live.text_table(df).splitlines() == [
+    assert live_view.text_table(df).splitlines() == [
         "name        x n",
         " <b> 0.333333 1",
         "null     null 2",
@@ -248,13 +250,13 @@ def test_view_before_the_first_rows() -> None:
     ("FINISHED", {}, "The query finished: it read all of its input.", False),
 ])
 def test_stop_reasons(state: str, fields: dict[str, Any], expected: str, bad: bool) -> None:
-    reason, failed = live.stop_reason(snap(None, received=12, done=True), job(state=state,
+    reason, failed = live_view.stop_reason(snap(None, received=12, done=True), job(state=state,
                                                                               **fields))
     assert expected in reason and failed is bad
 
 
 def test_stop_reason_from_the_jvm_when_the_poller_has_not_seen_the_end() -> None:
-    reason, failed = live.stop_reason(
+    reason, failed = live_view.stop_reason(
         snap(None, received=3, done=True, job_status="FAILED",
              error="ArithmeticException: / by zero"), job(state="RUNNING"))
     assert failed and "ArithmeticException: / by zero" in reason
@@ -288,7 +290,7 @@ def test_final_status_uses_the_jvms_view_until_the_poller_catches_up() -> None:
 
 
 def test_stop_reason_of_a_broken_stream() -> None:
-    reason, failed = live.stop_reason(snap(None, done=True, error="IOException: gone"),
+    reason, failed = live_view.stop_reason(snap(None, done=True, error="IOException: gone"),
                                       job(state="RUNNING"))
     assert failed and "The result stream broke (the job is RUNNING): IOException: gone" in reason
 
