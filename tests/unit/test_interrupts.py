@@ -17,20 +17,18 @@ def _interrupt_self() -> None:
 
 def test_one_interrupt_is_held_until_the_body_returns() -> None:
     finished = []
-    with pytest.raises(KeyboardInterrupt):
-        with interrupt_held():
-            _interrupt_self()
-            finished.append(True)  # the body is not cut off
+    with pytest.raises(KeyboardInterrupt), interrupt_held():
+        _interrupt_self()
+        finished.append(True)  # the body is not cut off
     assert finished == [True]
 
 
 def test_a_second_interrupt_breaks_through() -> None:
     reached = []
-    with pytest.raises(KeyboardInterrupt):
-        with interrupt_held():
-            _interrupt_self()
-            _interrupt_self()
-            reached.append(True)
+    with pytest.raises(KeyboardInterrupt), interrupt_held():
+        _interrupt_self()
+        _interrupt_self()
+        reached.append(True)
     assert reached == []
 
 
@@ -43,9 +41,8 @@ def test_no_interrupt_no_error_and_the_handler_is_restored() -> None:
 
 def test_body_errors_pass_through_and_restore_the_handler() -> None:
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(ValueError):
-        with interrupt_held():
-            raise ValueError("from the JVM")
+    with pytest.raises(ValueError), interrupt_held():
+        raise ValueError("from the JVM")
     assert signal.getsignal(signal.SIGINT) is before
 
 

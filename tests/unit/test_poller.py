@@ -1,0 +1,141 @@
+"""JobPoller against a scripted stand-in for Flink's REST API (the real API is exercised by
+the integration tests; these pin down scheduling and error handling)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from jupyter_flink.errors import RestError
+from jupyter_flink.poller import JobPoller, Observation
+from tests.support.waiting import wait_until
+
+
+class ScriptedRest:
+    """Answers like Flink's REST API for a few jobs; counts the requests."""
+
+    def __init__(self, job_ids: list[str], *, interval_ms: int | None = 60_000):
+        self.states = {job_id: "RUNNING" for job_id in job_ids}
+        self.completed = {job_id: 0 for job_id in job_ids}
+        self.interval_ms = interval_ms
+        self.down = False
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.calls[what] += 1
+        if self.down:
+            raise RestError("connection refused", status=None)
+
+    def jobs_overview(self) -> list[dict[str, Any]]:
+        self._count("overview")
+        return [{"jid": j, "state": s, "start-time": 1} for j, s in self.states.items()]
+
+    def job_status(self, job_id: str) -> str:
+        self._count("status")
+        return self.states[job_id]
+
+    def checkpoint_interval_ms(self, job_id: str) -> int | None:
+        self._count("config")
+        return self.interval_ms
+
+    def checkpoints(self, job_id: str) -> dict[str, Any]:
+        self._count("checkpoints")
+        done = self.completed[job_id]
+        latest = {"id": done, "status": "COMPLETED",
+                  "external_path": f"file:/tmp/{job_id}/chk-{done}"} if done else None
+        return {"counts": {"completed": done}, "latest": {"completed": latest}}
+
+    def job_exceptions(self, job_id: str) -> dict[str, Any]:
+        self._count("exceptions")
+        return {"exceptionHistory": {"entries": []}}
+
+
+@pytest.fixture
+def observed() -> dict[str, list[Observation]]:
+    return {}
+
+
+def _poller(rest: ScriptedRest, observed: dict[str, list[Observation]],
+            errors: list[tuple[str, int]] | None = None) -> JobPoller:
+    def on_error(job_id: str, exc: RestError, failures: int) -> None:
+        if errors is not None:
+            errors.append((job_id, failures))
+    return JobPoller(rest, interval_s=0.2, fast_interval_s=0.05,  # type: ignore[arg-type]
+                     on_observation=lambda j, o: observed.setdefault(j, []).append(o),
+                     on_error=on_error)
+
+
+def test_a_completed_checkpoint_is_observed(observed: dict[str, list[Observation]]) -> None:
+    rest = ScriptedRest(["a"])
+    poller = _poller(rest, observed)
+    poller.watch("a")
+    try:
+        wait_until(lambda: observed.get("a"), timeout=10, what="a first observation")
+        rest.completed["a"] = 1
+        latest = wait_until(lambda: observed["a"][-1].latest, timeout=10,
+                            what="the checkpoint to be observed")
+        assert latest.external_path == "file:/tmp/a/chk-1"
+        assert observed["a"][-1].completed == 1
+    finally:
+        poller.close()
+
+
+def test_jobs_share_the_overview_request(observed: dict[str, list[Observation]]) -> None:
+    jobs = [f"job{i}" for i in range(5)]
+    rest = ScriptedRest(jobs)
+    poller = _poller(rest, observed)
+    try:
+        for job_id in jobs:  # started a little apart, as cells are run one after another
+            poller.watch(job_id)
+            time.sleep(0.07)
+        wait_until(lambda: all(len(observed.get(j, [])) >= 5 for j in jobs), timeout=20,
+                   what="five polls of every job")
+    finally:
+        poller.close()
+    # one overview per round, each round polling the checkpoints of several jobs
+    assert rest.calls["overview"] * 2 < rest.calls["checkpoints"], rest.calls
+
+
+def test_an_ended_job_is_no_longer_polled(observed: dict[str, list[Observation]]) -> None:
+    rest = ScriptedRest(["a", "b"])
+    poller = _poller(rest, observed)
+    poller.watch("a")
+    try:
+        wait_until(lambda: observed.get("a"), timeout=10, what="a first observation")
+        rest.states["a"] = "CANCELED"
+        wait_until(lambda: observed["a"][-1].state == "CANCELED", timeout=10,
+                   what="the end to be observed")
+        count = len(observed["a"])
+        poller.poll_now("a")  # nothing to poll: it was unwatched
+        poller.watch("b")  # a round runs for b, and would for a if it were still watched
+        wait_until(lambda: len(observed.get("b", [])) >= 3, timeout=10, what="b to be polled")
+        assert len(observed["a"]) == count
+    finally:
+        poller.close()
+
+
+def test_an_unreachable_cluster_backs_off_and_recovers(
+        observed: dict[str, list[Observation]]) -> None:
+    rest = ScriptedRest(["a", "b"])
+    errors: list[tuple[str, int]] = []
+    poller = _poller(rest, observed, errors)
+    rest.down = True
+    poller.watch("a")
+    poller.watch("b")
+    try:
+        wait_until(lambda: {("a", 2), ("b", 2)} <= set(errors), timeout=10,
+                   what="two failed rounds reported for both jobs")
+        # backing off: after n failed rounds the next waits interval * 2**n (0.8 s, 1.6 s)
+        failed_overviews = rest.calls["overview"]
+        assert failed_overviews <= 4, rest.calls
+        rest.down = False
+        wait_until(lambda: observed.get("a") and observed.get("b"), timeout=15,
+                   what="polling to resume for both jobs")
+    finally:
+        poller.close()
