@@ -2,10 +2,11 @@
 
 Every watched job is polled each ``interval`` (Zeppelin's ``zeppelin.flink.job.check_interval``,
 1 s by default). To record a checkpoint soon after it completes without hammering the
-cluster, a job is polled every ``fast_interval`` only while a checkpoint is in progress or
-about to be due (its checkpoint interval after the last one). Due times sit on a grid shared
-by all jobs, so one request for the states of all jobs serves a whole round. REST errors back off
-exponentially and are reported, and a job stops being polled once it has ended.
+cluster, a job is polled every ``fast_interval`` from when its next checkpoint should have
+completed (a checkpoint interval after the last one did) until that shows. Due times sit on
+a grid shared by all jobs, so one request for the states of all jobs serves a whole round.
+REST errors back off exponentially and are reported, and a job stops being polled once it
+has ended.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 FAILURES_EVERY_S = 10.0  # exception history: on changes, else this often
-FAST_LEAD_S = 0.3  # start fast polling this long before a checkpoint is due
+VISIBLE_AFTER_S = 0.05  # a completed checkpoint shows in the REST API this much later
+OVERDUE_S = 5.0  # poll fast at most this long (or two intervals) after a checkpoint was due
 FAILURES_SETTLE_S = 4.0  # after a change, re-read it this long (REST caches up to 3 s)
 
 
@@ -168,11 +170,13 @@ class JobPoller:
                 watch.next_due = self._on_grid(self._next_delay(watch, observation))
 
     def _on_grid(self, delay: float) -> float:
-        """When a job is next due: ``delay`` from now, moved to a grid point shared by all
-        jobs, so that jobs come due in the same round and share its overview request
-        (with 10 jobs, about half the requests). On average the delay stays the same."""
+        """When a job is next due: about ``delay`` from now, on a grid shared by all jobs,
+        so that jobs come due in the same round and share its overview request (with 10
+        jobs, about half the requests). Off by half a grid step at most."""
         grid = self.interval_s if delay >= self.interval_s else self.fast_interval_s
-        return math.ceil((time.monotonic() + delay / 2) / grid) * grid
+        now = time.monotonic()
+        due = math.ceil((now + delay - grid / 2) / grid) * grid
+        return due if due > now else due + grid
 
     def _back_off(self, watches: list[_Watch], exc: RestError) -> None:
         for watch in watches:
@@ -225,21 +229,34 @@ class JobPoller:
         return failure_count(exceptions), failure.message if failure else None
 
     def _next_delay(self, watch: _Watch, observation: Observation) -> float:
-        """Fast while a checkpoint is in flight or due, else the regular interval."""
+        """Until the next checkpoint should be visible, the regular interval at most; then
+        fast until it is seen (or long overdue)."""
         now = time.monotonic()
-        latest_id = observation.latest.id if observation.latest else None
-        if latest_id is not None and latest_id != watch.last_checkpoint_id:
-            watch.last_checkpoint_id = latest_id
+        latest = observation.latest
+        if latest is not None and latest.id != watch.last_checkpoint_id:
+            watch.last_checkpoint_id = latest.id
             if watch.checkpoint_interval_s:
-                watch.expected_next = now + watch.checkpoint_interval_s
+                watch.expected_next = now + _until_next_checkpoint(
+                    latest, watch.checkpoint_interval_s)
         if observation.in_progress > 0:
             return self.fast_interval_s
         expected = watch.expected_next
         interval = watch.checkpoint_interval_s
         if expected is not None and interval is not None and observation.state == "RUNNING":
-            lead = min(FAST_LEAD_S, interval / 2)
-            if expected - lead <= now <= expected + max(2 * interval, 5.0):
+            if now < expected:
+                return min(self.interval_s, expected - now)
+            if now <= expected + max(2 * interval, OVERDUE_S):
                 return self.fast_interval_s
-            if now < expected - lead:
-                return min(self.interval_s, expected - lead - now)
         return self.interval_s
+
+
+def _until_next_checkpoint(latest: CheckpointInfo, interval_s: float) -> float:
+    """Seconds from now until the checkpoint after ``latest`` should show in the REST API.
+
+    Flink triggers it ``interval`` after ``latest``'s trigger, and it should take about as
+    long as ``latest`` did: so it completes about ``interval`` after ``latest`` did. Flink's
+    clock is not ours; if it runs behind, this comes out early, which costs a few more
+    polls but no lag.
+    """
+    since_completed = max(0.0, time.time() - latest.latest_ack_timestamp / 1000)
+    return max(0.0, interval_s - since_completed) + VISIBLE_AFTER_S

@@ -241,7 +241,9 @@ class JobTracker:
         before, job = result
         if job.ended and not before.ended:
             job = self._finish(job)
-        self._refresh(job, force=job.ended)
+        # Counters are throttled; what the user must see at once is not.
+        self._refresh(job, force=job.ended or job.state != before.state
+                      or job.notice != before.notice)
         return job
 
     def note(self, job_id: str, notice: str) -> None:
@@ -265,7 +267,7 @@ class JobTracker:
             + f" ({exc.message}); retrying (attempt {failures}); recording resumes when it "
               "answers again.")
         if job is not None:
-            self._refresh(job)
+            self._refresh(job, force=failures == 1)  # the outage shows at once
 
     def _finish(self, job: TrackedJob) -> TrackedJob:
         self.autosave.remove(job.job_id)

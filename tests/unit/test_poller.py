@@ -18,11 +18,16 @@ from tests.support.waiting import wait_until
 class ScriptedRest:
     """Answers like Flink's REST API for a few jobs; counts the requests."""
 
-    def __init__(self, job_ids: list[str], *, interval_ms: int | None = 60_000):
+    def __init__(self, job_ids: list[str], *, interval_ms: int | None = 60_000,
+                 on_the_clock: bool = False):
         self.states = {job_id: "RUNNING" for job_id in job_ids}
         self.completed = {job_id: 0 for job_id in job_ids}
         self.interval_ms = interval_ms
         self.down = False
+        # on_the_clock: a checkpoint completes every interval (each taking 20 ms), as in
+        # Flink; otherwise the test sets ``completed``.
+        self.period_s = interval_ms / 1000 if on_the_clock and interval_ms else 0.0
+        self.started = time.time()
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -47,7 +52,12 @@ class ScriptedRest:
     def checkpoints(self, job_id: str) -> dict[str, Any]:
         self._count("checkpoints")
         done = self.completed[job_id]
-        latest = {"id": done, "status": "COMPLETED",
+        acked_ms = int(time.time() * 1000)
+        if self.period_s:
+            done = int((time.time() - self.started) // self.period_s)
+            acked_ms = int((self.started + done * self.period_s) * 1000)
+        latest = {"id": done, "status": "COMPLETED", "trigger_timestamp": acked_ms - 20,
+                  "latest_ack_timestamp": acked_ms,
                   "external_path": f"file:/tmp/{job_id}/chk-{done}"} if done else None
         return {"counts": {"completed": done}, "latest": {"completed": latest}}
 
@@ -139,3 +149,29 @@ def test_an_unreachable_cluster_backs_off_and_recovers(
                    what="polling to resume for both jobs")
     finally:
         poller.close()
+
+
+def test_checkpoints_are_followed_closely_but_not_hammered(
+        observed: dict[str, list[Observation]]) -> None:
+    """Checkpoints every 0.5 s, regular polls every 1 s: the poller sees (nearly) every
+    checkpoint, soon after it completed, with few requests for each."""
+    rest = ScriptedRest(["a"], interval_ms=500, on_the_clock=True)
+    poller = JobPoller(rest, interval_s=1.0, fast_interval_s=0.05,  # type: ignore[arg-type]
+                       on_observation=lambda j, o: observed.setdefault(j, []).append(o),
+                       on_error=lambda *_: None)
+    poller.watch("a")
+    try:
+        wait_until(lambda: any(o.completed >= 12 for o in observed.get("a", [])), timeout=30,
+                   what="twelve checkpoints")
+    finally:
+        poller.close()
+    first_seen: dict[int, float] = {}
+    for o in observed["a"]:
+        if o.latest is not None:
+            lag = o.observed_at - o.latest.latest_ack_timestamp / 1000
+            first_seen.setdefault(o.latest.id, lag)
+    seen = [i for i in first_seen if i >= 2]  # from the second on, the poller knows the rhythm
+    lags = sorted(first_seen[i] for i in seen)
+    assert len(seen) >= 8, "checkpoints were missed: not polled closely enough"
+    assert lags[len(lags) // 2] < 0.5, "checkpoints were seen late"
+    assert rest.calls["checkpoints"] <= 2 * len(seen) + 4, "polled much more than needed"
