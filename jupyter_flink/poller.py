@@ -72,6 +72,7 @@ class _Watch:
     last_restored: int = 0
     failures_checked_at: float = 0.0
     failures_settle_until: float = 0.0
+    ended: bool = False  # seen in a terminal state; one more poll follows
 
 
 class JobPoller:
@@ -112,7 +113,7 @@ class JobPoller:
         """Poll ``job_id`` at once (e.g. right after a savepoint), on the poller thread."""
         with self._lock:
             watch = self._watches.get(job_id)
-            if watch is not None:
+            if watch is not None and not watch.ended:  # an ended job's last look waits
                 watch.next_due = 0.0
         self._wake.set()
 
@@ -165,7 +166,13 @@ class JobPoller:
             watch.failures = 0
             self._on_observation(watch.job_id, observation)
             if observation.state in TERMINAL_STATES:
-                self.unwatch(watch.job_id)
+                if observation.state == LOST or watch.ended:
+                    self.unwatch(watch.job_id)
+                else:
+                    # One last look once REST's caches have caught up: the exception
+                    # history may not have had the failure that ended the job yet.
+                    watch.ended = True
+                    watch.next_due = time.monotonic() + FAILURES_SETTLE_S
             else:
                 watch.next_due = self._on_grid(self._next_delay(watch, observation))
 
@@ -220,7 +227,7 @@ class JobPoller:
         if state != watch.last_state or restored != watch.last_restored:
             watch.failures_settle_until = now + FAILURES_SETTLE_S
         watch.last_state, watch.last_restored = state, restored
-        if now > watch.failures_settle_until and \
+        if not watch.ended and now > watch.failures_settle_until and \
                 now - watch.failures_checked_at < FAILURES_EVERY_S:
             return None, None
         watch.failures_checked_at = now

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_flink import poller as poller_module
 from jupyter_flink.errors import RestError
 from jupyter_flink.poller import JobPoller, Observation
 from tests.support.waiting import wait_until
@@ -112,19 +113,27 @@ def test_jobs_share_the_overview_request(observed: dict[str, list[Observation]])
     assert rest.calls["overview"] * 2 < rest.calls["checkpoints"], rest.calls
 
 
-def test_an_ended_job_is_no_longer_polled(observed: dict[str, list[Observation]]) -> None:
+def test_an_ended_job_gets_one_last_look_then_no_more(
+        observed: dict[str, list[Observation]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poller_module, "FAILURES_SETTLE_S", 0.3)
     rest = ScriptedRest(["a", "b"])
     poller = _poller(rest, observed)
     poller.watch("a")
     try:
         wait_until(lambda: observed.get("a"), timeout=10, what="a first observation")
-        rest.states["a"] = "CANCELED"
-        wait_until(lambda: observed["a"][-1].state == "CANCELED", timeout=10,
-                   what="the end to be observed")
+        rest.states["a"] = "FAILED"
+        def failed() -> int:
+            return sum(1 for o in observed["a"] if o.state == "FAILED")
+        wait_until(failed, timeout=10, what="the end to be observed")
+        # the last look reads the exception history again (REST may have served it stale)
+        asked = rest.calls["exceptions"]
+        wait_until(lambda: failed() == 2, timeout=10, what="the last look")
+        assert observed["a"][-1].state == "FAILED" and observed["a"][-1].failures is not None
+        assert rest.calls["exceptions"] == asked + 1
         count = len(observed["a"])
         poller.poll_now("a")  # nothing to poll: it was unwatched
-        poller.watch("b")  # a round runs for b, and would for a if it were still watched
-        wait_until(lambda: len(observed.get("b", [])) >= 3, timeout=10, what="b to be polled")
+        poller.watch("b")  # rounds run for b, and would poll a if it were still watched
+        wait_until(lambda: len(observed.get("b", [])) >= 6, timeout=10, what="b to be polled")
         assert len(observed["a"]) == count
     finally:
         poller.close()
