@@ -20,9 +20,9 @@ _STATE_COLOURS = {
     "RUNNING": "#2e7d32", "FINISHED": "#1565c0", "CANCELED": "#6d6d6d", "FAILED": "#c62828",
     "FAILING": "#c62828", "RESTARTING": "#ef6c00", "CANCELLING": "#6d6d6d",
 }
-# Counters (checkpoints, restarts) refresh the output at most this often, as Flink's own web
-# UI does (every 3 s): with checkpoints every second in ten cells, refreshing each at once
-# was a third of the kernel's idle CPU. A change of state is shown at once.
+# Counters (checkpoints, restarts) refresh the output at most this often (Flink's own web UI
+# refreshes every 3 s): each refresh costs the kernel and every frontend some work, and with
+# checkpoints every second in ten cells they add up. Changes of state and notices show at once.
 MIN_UPDATE_INTERVAL_S = 2.0
 UPTIME_ONLY_EVERY_S = 15.0  # when only the uptime changed: the cell need not tick each second
 

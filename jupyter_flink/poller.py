@@ -5,8 +5,8 @@ Every watched job is polled each ``interval`` (Zeppelin's ``zeppelin.flink.job.c
 cluster, a job is polled every ``fast_interval`` from when its next checkpoint should have
 completed (a checkpoint interval after the last one did) until that shows. Due times sit on
 a grid shared by all jobs, so one request for the states of all jobs serves a whole round.
-REST errors back off exponentially and are reported, and a job stops being polled once it
-has ended.
+REST errors back off exponentially and are reported. A job that ended gets one last look once
+REST's caches have caught up, then is no longer polled.
 """
 
 from __future__ import annotations
@@ -262,8 +262,8 @@ def _until_next_checkpoint(latest: CheckpointInfo, interval_s: float) -> float:
 
     Flink triggers it ``interval`` after ``latest``'s trigger, and it should take about as
     long as ``latest`` did: so it completes about ``interval`` after ``latest`` did. Flink's
-    clock is not ours; if it runs behind, this comes out early, which costs a few more
-    polls but no lag.
+    clock is not ours: if it runs behind, this comes out early, which costs a few more polls
+    but no lag; if it runs ahead, at most one interval late.
     """
     since_completed = max(0.0, time.time() - latest.latest_ack_timestamp / 1000)
     return max(0.0, interval_s - since_completed) + VISIBLE_AFTER_S

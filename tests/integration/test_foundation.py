@@ -351,7 +351,6 @@ def test_interrupt_cancels_a_waiting_cell(kernel: KernelDriver, streaming_job: d
     except AssertionError:
         raise AssertionError(f"not cancelled; cell printed {reply.stdout!r} "
                              f"{reply.stderr!r}") from None
-    assert "KeyboardInterrupt while sending command" not in reply.stderr
 
 
 def _is_java(pid: int) -> bool:
