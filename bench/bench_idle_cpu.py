@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,17 +78,21 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def measure(kernel: KernelDriver, seconds: float) -> tuple[float, float]:
-    """(% of a core for the kernel process, % for the kernel and its children)."""
+def measure(kernel: KernelDriver, seconds: float) -> tuple[float, float, str]:
+    """(% of a core for the kernel process, % for the kernel and its children, iopub
+    messages per second by type)."""
     kernel.pump(2.0)  # let what the last cell set off settle
     own = [kernel.pid]
     everything = own + child_pids(kernel.pid)
     own_before, all_before = cpu_seconds(own), cpu_seconds(everything)
+    seen = len(kernel.iopub)
     began = time.monotonic()
     kernel.pump(seconds)  # read iopub as a frontend would (status updates, metadata)
     wall = time.monotonic() - began
+    types = Counter(m["msg_type"] for m in kernel.iopub[seen:])
+    rates = ", ".join(f"{kind} {count / wall:.1f}" for kind, count in types.most_common())
     return (100 * (cpu_seconds(own) - own_before) / wall,
-            100 * (cpu_seconds(everything) - all_before) / wall)
+            100 * (cpu_seconds(everything) - all_before) / wall, rates or "none")
 
 
 def journal_cells(journal: Path) -> list[dict]:
@@ -129,8 +134,8 @@ def main() -> None:
             print(f"cluster up in {cluster.startup_seconds:.0f}s at {cluster.rest_url}",
                   flush=True)
             with running_kernel("python3", cwd=str(root)) as plain:
-                own, _ = measure(plain, args.seconds)
-                rows.append(["plain ipykernel, idle (baseline)", f"{own:.2f}", "-"])
+                own, _, rates = measure(plain, args.seconds)
+                rows.append(["plain ipykernel, idle (baseline)", f"{own:.2f}", "-", rates])
                 print(rows[-1], flush=True)
             notebook = root / "idle.ipynb"
             notebook.write_text("{}")
@@ -140,9 +145,9 @@ def main() -> None:
                 kernel.execute(conf(cluster, root, "10s"), cell_id="conf")
                 kernel.execute(TABLES, cell_id="tables")
                 kernel.execute("%%flink.bsql\nSELECT 1", cell_id="warm-up")  # session up
-                own, total = measure(kernel, args.seconds)
+                own, total, rates = measure(kernel, args.seconds)
                 rows.append(["flink kernel, session up, no job (baseline)", f"{own:.2f}",
-                             f"{total:.2f}"])
+                             f"{total:.2f}", rates])
                 print(rows[-1], flush=True)
                 for interval in args.checkpoint_interval:
                     kernel.execute(conf(cluster, root, interval), cell_id="conf")
@@ -151,15 +156,15 @@ def main() -> None:
                         kernel.execute(JOB.format(index=index), cell_id=f"job-{index}")
                     wait_until(lambda b=before: recorded(journal, b) >= args.jobs,
                                timeout=120, what="a recorded checkpoint for every job")
-                    own, total = measure(kernel, args.seconds)
+                    own, total, rates = measure(kernel, args.seconds)
                     busy[interval] = own
                     rows.append([f"flink kernel, {args.jobs} streaming cells, checkpoints "
-                                 f"every {interval}", f"{own:.2f}", f"{total:.2f}"])
+                                 f"every {interval}", f"{own:.2f}", f"{total:.2f}", rates])
                     print(rows[-1], flush=True)
                 kernel.execute("%flink.cancel --all")
     print()
     print(table(rows, [f"idle for {args.seconds:.0f} s", "kernel % of a core",
-                       "kernel + JVM % of a core"]))
+                       "kernel + JVM % of a core", "iopub messages/s"]))
     print(f"\ntarget: kernel < {TARGET_PERCENT:g}% of a core with {args.jobs} jobs")
     for interval, percent in busy.items():
         print(f"  checkpoints every {interval}: "

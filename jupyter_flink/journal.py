@@ -76,17 +76,23 @@ class Journal:
         Only the given fields change: a new job that has no checkpoint yet leaves the
         previous run's paths in place until it records its own.
         """
+        return self.record_many({key: fields})[key]
+
+    def record_many(self, changes: Mapping[str, Mapping[str, Any]]
+                    ) -> dict[str, dict[str, Any]]:
+        """:meth:`record` for several keys in one write (a poll round's checkpoints)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        updated = now_iso()
         with self._lock:
             data = self._read()
             cells = data.setdefault("cells", {})
-            entry = {**cells.get(key, {}), **fields, "updated": now_iso()}
-            cells[key] = entry
+            for key, fields in changes.items():
+                cells[key] = {**cells.get(key, {}), **fields, "updated": updated}
             data["version"] = JOURNAL_VERSION
             if self.notebook_path:
                 data["notebook"] = self.notebook_path
             self._write(data)
-        return dict(entry)
+        return {key: dict(cells[key]) for key in changes}
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -104,7 +110,7 @@ class Journal:
         fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
+                handle.write(json.dumps(data, indent=1, sort_keys=True))  # one write call
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)

@@ -4,9 +4,12 @@ Every watched job is polled each ``interval`` (Zeppelin's ``zeppelin.flink.job.c
 1 s by default). To record a checkpoint soon after it completes without hammering the
 cluster, a job is polled every ``fast_interval`` from when its next checkpoint should have
 completed (a checkpoint interval after the last one did) until that shows. Due times sit on
-a grid shared by all jobs, so one request for the states of all jobs serves a whole round.
-REST errors back off exponentially and are reported. A job that ended gets one last look once
-REST's caches have caught up, then is no longer polled.
+a grid shared by all jobs, so one request for the states of all jobs serves a whole round;
+it is made once per ``interval`` (rounds in between only look for checkpoints), or at once
+for a job it has not listed yet or one asked about with :meth:`JobPoller.poll_now`. A round's
+observations are handed over together, so that what they record is written once. REST errors
+back off exponentially and are reported. A job that ended gets one last look once REST's
+caches have caught up, then is no longer polled.
 """
 
 from __future__ import annotations
@@ -76,18 +79,22 @@ class _Watch:
 
 
 class JobPoller:
-    """Polls watched jobs and reports observations and REST failures to callbacks."""
+    """Polls watched jobs and reports observations (a round's at once, as ``(job id,
+    observation)`` pairs) and REST failures to callbacks."""
 
     def __init__(self, rest: FlinkRestClient, *, interval_s: float = 1.0,
                  fast_interval_s: float = 0.2,
-                 on_observation: Callable[[str, Observation], None],
+                 on_round: Callable[[list[tuple[str, Observation]]], None],
                  on_error: Callable[[str, RestError, int], None]):
         self.rest = rest
         self.interval_s = interval_s
         self.fast_interval_s = fast_interval_s
-        self._on_observation = on_observation
+        self._on_round = on_round
         self._on_error = on_error
         self._watches: dict[str, _Watch] = {}
+        self._overview: dict[str, dict] = {}  # the last jobs overview, by job id
+        self._overview_at = -math.inf  # time.monotonic() when it was read
+        self._overview_wanted = False  # poll_now: read it afresh in the next round
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -115,6 +122,7 @@ class JobPoller:
             watch = self._watches.get(job_id)
             if watch is not None and not watch.ended:  # an ended job's last look waits
                 watch.next_due = 0.0
+                self._overview_wanted = True
         self._wake.set()
 
     def _ensure_thread(self) -> None:
@@ -142,44 +150,66 @@ class JobPoller:
             self._wake.clear()
 
     def _poll_round(self, due: list[_Watch]) -> None:
-        """The states of all jobs in one request, then the checkpoints of each due job.
+        """The states of all jobs in one request (if due), then the checkpoints of each due
+        job; then the round's observations are handed over.
 
         If the cluster does not answer, every due job is told at once (the user sees
         "unreachable" on each job within one round, not one timeout per job).
         """
+        observations: list[tuple[str, Observation]] = []
         try:
-            overview = {entry.get("jid"): entry for entry in self.rest.jobs_overview()}
+            overview = self._jobs_overview(due)
         except RestError as exc:
             self._back_off(due, exc)
             return
-        for index, watch in enumerate(due):
-            if self._stop.is_set():
-                return
-            try:
-                observation = self._observe(watch, overview.get(watch.job_id))
-            except RestError as exc:
-                if exc.status is None:  # the cluster went away mid-round
-                    self._back_off(due[index:], exc)
+        try:
+            for index, watch in enumerate(due):
+                if self._stop.is_set():
                     return
-                self._back_off([watch], exc)
-                continue
-            watch.failures = 0
-            self._on_observation(watch.job_id, observation)
-            if observation.state in TERMINAL_STATES:
-                if observation.state == LOST or watch.ended:
-                    self.unwatch(watch.job_id)
-                else:
-                    # One last look once REST's caches have caught up: the exception
-                    # history may not have had the failure that ended the job yet.
-                    watch.ended = True
-                    watch.next_due = time.monotonic() + FAILURES_SETTLE_S
-            else:
-                watch.next_due = self._on_grid(self._next_delay(watch, observation))
+                try:
+                    observation = self._observe(watch, overview.get(watch.job_id))
+                except RestError as exc:
+                    if exc.status is None:  # the cluster went away mid-round
+                        self._back_off(due[index:], exc)
+                        return
+                    self._back_off([watch], exc)
+                    continue
+                watch.failures = 0
+                observations.append((watch.job_id, observation))
+                self._schedule(watch, observation)
+        finally:
+            if observations:
+                self._on_round(observations)
+
+    def _jobs_overview(self, due: list[_Watch]) -> dict[str, dict]:
+        """The states of all jobs: read once per interval, or at once when a due job is not
+        in the last one or poll_now asked for it; in between, the last one."""
+        now = time.monotonic()
+        if self._overview_wanted or now - self._overview_at >= \
+                self.interval_s - self.fast_interval_s / 2 or \
+                any(watch.job_id not in self._overview for watch in due):
+            self._overview_wanted = False
+            self._overview = {str(entry.get("jid")): entry
+                              for entry in self.rest.jobs_overview()}
+            self._overview_at = now
+        return self._overview
+
+    def _schedule(self, watch: _Watch, observation: Observation) -> None:
+        """When ``watch`` is due next, after ``observation`` (never, once it ended)."""
+        if observation.state not in TERMINAL_STATES:
+            watch.next_due = self._on_grid(self._next_delay(watch, observation))
+        elif observation.state == LOST or watch.ended:
+            self.unwatch(watch.job_id)
+        else:
+            # One last look once REST's caches have caught up: the exception history may
+            # not have had the failure that ended the job yet.
+            watch.ended = True
+            watch.next_due = time.monotonic() + FAILURES_SETTLE_S
 
     def _on_grid(self, delay: float) -> float:
         """When a job is next due: about ``delay`` from now, on a grid shared by all jobs,
-        so that jobs come due in the same round and share its overview request (with 10
-        jobs, about half the requests). Off by half a grid step at most."""
+        so that jobs come due in the same round (fewer rounds, and what they record is
+        written together). Off by half a grid step at most."""
         grid = self.interval_s if delay >= self.interval_s else self.fast_interval_s
         now = time.monotonic()
         due = math.ceil((now + delay - grid / 2) / grid) * grid

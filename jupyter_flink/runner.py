@@ -190,23 +190,21 @@ class FlinkNotebookClient(NotebookClient):
         return None
 
     def apply_metadata_update(self, data: Mapping[str, Any]) -> bool:
-        """Merge one update (comm.py's payload) into its cell; True if the cell changed."""
-        cell_id, flink = data.get("cell_id"), data.get("flink")
-        if not cell_id or not isinstance(flink, Mapping):
-            return False
+        """Merge an update (comm.py's payload) into its cells; True if a cell changed."""
         path = data.get("notebook_path")
         if path and self.notebook_path and \
                 Path(path).resolve() != Path(self.notebook_path).resolve():
             self.log.debug("metadata update for another notebook (%s) ignored", path)
             return False
-        cell = next((c for c in self.nb.cells if c.get("id") == cell_id), None)
-        if cell is None:
-            return False
-        self.metadata_updates += 1
-        if apply_update(cell, flink):
-            self._dirty = True
-            return True
-        return False
+        changed = False
+        for cell_id, flink in comm.updates_in(data).items():
+            cell = next((c for c in self.nb.cells if c.get("id") == cell_id), None)
+            if cell is None:
+                continue
+            self.metadata_updates += 1
+            if apply_update(cell, flink):
+                self._dirty = changed = True
+        return changed
 
     def handle_background_message(self, msg: dict[str, Any]) -> None:
         """An iopub message of another request than the executing cell's, or of none."""

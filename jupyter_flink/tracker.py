@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -76,15 +76,15 @@ class JobTracker:
                  default_savepoint_dir: Callable[[], str] = lambda: "",
                  poll_interval_s: Callable[[], float] = lambda: 1.0,
                  rest_headers: Callable[[], Mapping[str, str]] = dict,
-                 send_update: Callable[[str | None, str, dict[str, Any]], None]
-                 = comm.send_metadata_update):
+                 send_updates: Callable[[str | None, Mapping[str, dict[str, Any]]], None]
+                 = comm.send_metadata_updates):
         self.registry = JobRegistry()
         self._rest_url = rest_url
         self._default_savepoint_dir = default_savepoint_dir
         self._rest_headers = rest_headers
         self._poll_interval_s = poll_interval_s
         self._journal_dir = journal_dir
-        self._send_update = send_update
+        self._send_updates = send_updates
         self._journals: dict[str | None, Journal] = {}
         self._views: dict[str, JobView] = {}
         self._attachments: dict[str, list[Any]] = {}  # e.g. live tables, closed at shutdown
@@ -122,7 +122,7 @@ class JobTracker:
                 rest = FlinkRestClient(url, headers=dict(self._rest_headers()),
                                        timeout=POLL_TIMEOUT_S, retry=NoRetry())
                 self._poller = JobPoller(rest, interval_s=self._poll_interval_s(),
-                                         on_observation=self._on_observation,
+                                         on_round=self._on_round,
                                          on_error=self._on_error)
             self._poller.interval_s = self._poll_interval_s()
             return self._poller
@@ -188,21 +188,46 @@ class JobTracker:
 
     def _record(self, job: TrackedJob, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write the job's entry to the journal and tell the frontends."""
-        entry = self.journal(job.owner.notebook_path).record(job.owner.key, {
-            "job_id": job.job_id, "job_name": job.name, "cell_id": job.owner.cell_id,
-            **{key: strip_credentials(value) for key, value in fields.items()}})
-        if job.owner.cell_id:
-            try:
-                self._send_update(job.owner.notebook_path, job.owner.cell_id,
-                                  cell_metadata(entry))
-            except Exception:  # the journal has it; a frontend hiccup must not stop recording
-                log.exception("sending the metadata update for %s failed", job.job_id)
-        return entry
+        return self._record_many([(job, fields)])[0]
 
-    def _on_observation(self, job_id: str, obs: Observation) -> None:
+    def _record_many(self, records: Sequence[tuple[TrackedJob, Mapping[str, Any]]]
+                     ) -> list[dict[str, Any]]:
+        """:meth:`_record` for several jobs: one journal write and one message per notebook."""
+        by_notebook: dict[str | None, dict[str, dict[str, Any]]] = {}
+        for job, fields in records:
+            by_notebook.setdefault(job.owner.notebook_path, {})[job.owner.key] = {
+                "job_id": job.job_id, "job_name": job.name, "cell_id": job.owner.cell_id,
+                **{key: strip_credentials(value) for key, value in fields.items()}}
+        entries: dict[tuple[str | None, str], dict[str, Any]] = {}
+        for notebook_path, changes in by_notebook.items():
+            written = self.journal(notebook_path).record_many(changes)
+            entries.update(((notebook_path, key), entry) for key, entry in written.items())
+            cells = {entry["cell_id"]: cell_metadata(entry)
+                     for entry in written.values() if entry.get("cell_id")}
+            try:
+                self._send_updates(notebook_path, cells)
+            except Exception:  # the journal has it; a frontend hiccup must not stop recording
+                log.exception("sending the metadata updates of %s failed", notebook_path)
+        return [entries[(job.owner.notebook_path, job.owner.key)] for job, _ in records]
+
+    def _on_round(self, observations: list[tuple[str, Observation]]) -> None:
+        """A poll round's observations: new checkpoint paths are recorded together, then
+        each job is updated."""
+        updates = [(job_id, update) for job_id, obs in observations
+                   if (update := self._changes(job_id, obs)) is not None]
+        records = [(job, {"latest_checkpoint_path": changes["latest_checkpoint_path"]})
+                   for _, (job, changes) in updates if "latest_checkpoint_path" in changes]
+        if records:
+            self._record_many(records)
+        for job_id, (_, changes) in updates:
+            self._apply(job_id, **changes)
+
+    def _changes(self, job_id: str, obs: Observation
+                 ) -> tuple[TrackedJob, dict[str, Any]] | None:
+        """What ``obs`` changes in the job (None: nothing, it is not ours or it ended)."""
         previous = self.registry.get(job_id)
         if previous is None or (previous.ended and obs.state not in TERMINAL_STATES):
-            return  # an answer sent before the job ended must not bring it back to life
+            return None  # an answer sent before the job ended must not bring it back to life
         changes: dict[str, Any] = {
             "state": obs.state, "start_time_ms": obs.start_time_ms,
             "end_time_ms": obs.end_time_ms, "checkpoints_completed": obs.completed,
@@ -218,7 +243,6 @@ class JobTracker:
                 changes["notice"] = NOT_ADDRESSABLE
             elif latest.external_path != previous.latest_checkpoint_path:
                 changes["latest_checkpoint_path"] = latest.external_path
-                self._record(previous, {"latest_checkpoint_path": latest.external_path})
         if obs.failures is not None:
             restarts = max(0, obs.failures - (1 if obs.state == "FAILED" else 0))
             if restarts > previous.restarts:
@@ -231,7 +255,7 @@ class JobTracker:
                     + (f"; restored from {restored}." if restored and obs.restored >
                        previous.restored_at_last_restart else
                        "; no checkpoint to restore from."))
-        self._apply(job_id, **changes)
+        return previous, changes
 
     def _apply(self, job_id: str, **changes: Any) -> TrackedJob | None:
         """Change a job; the one change that ends it also finishes it (and only that one)."""

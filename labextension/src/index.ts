@@ -2,10 +2,11 @@
  * jupyter-flink frontend: applies the kernel's Flink metadata updates to live notebook cells.
  *
  * The kernel opens a comm with target `jupyter_flink.metadata` for every update, with
- * `{version, notebook_path, cell_id, flink}` as the comm_open data, and closes it at once
- * (see `jupyter_flink/comm.py`). This plugin stores `flink` as the `flink` metadata key of the
- * cell whose id is `cell_id`, in the notebook whose kernel sent it. JupyterLab 4 and
- * Notebook 7 share the notebook tracker, so one plugin serves both.
+ * `{version: 2, notebook_path, cells: {<cell id>: flink, ...}}` as the comm_open data, and
+ * closes it at once (see `jupyter_flink/comm.py`; version 1 carried one cell as `cell_id` and
+ * `flink`). This plugin stores each `flink` as the `flink` metadata key of the cell with that
+ * id, in the notebook whose kernel sent it. JupyterLab 4 and Notebook 7 share the notebook
+ * tracker, so one plugin serves both.
  */
 import {
   JupyterFrontEnd,
@@ -21,36 +22,49 @@ import { JSONExt, JSONObject } from '@lumino/coreutils';
 
 /** Comm target name and protocol version; keep in step with `jupyter_flink/comm.py`. */
 const TARGET_NAME = 'jupyter_flink.metadata';
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
+
+/** The `{cell id: flink}` an update carries, of either protocol version (null: unusable). */
+function cellsOf(data: JSONObject): JSONObject | null {
+  const { version, cell_id: cellId, flink, cells } = data;
+  if (version !== 1 && version !== PROTOCOL_VERSION) {
+    console.warn(`jupyter-flink: ignoring an update of protocol version ${version}`);
+    return null;
+  }
+  if (version === 1 && typeof cellId === 'string' && JSONExt.isObject(flink ?? null)) {
+    return { [cellId]: flink };
+  }
+  if (version === PROTOCOL_VERSION && JSONExt.isObject(cells ?? null)) {
+    return cells as JSONObject;
+  }
+  console.warn('jupyter-flink: ignoring a malformed update', data);
+  return null;
+}
 
 /**
- * Store one update in the notebook model; return whether a cell changed.
+ * Store an update in the notebook model; return whether a cell changed.
  *
  * Only the `flink` key is written, and only when its value differs, so a repeated
  * update does not mark the notebook dirty.
  */
 function applyUpdate(model: INotebookModel, data: JSONObject): boolean {
-  const { version, cell_id: cellId, flink } = data;
-  if (version !== PROTOCOL_VERSION) {
-    console.warn(`jupyter-flink: ignoring an update of protocol version ${version}`);
+  const cells = cellsOf(data);
+  if (cells === null) {
     return false;
   }
-  if (typeof cellId !== 'string' || !JSONExt.isObject(flink ?? null)) {
-    console.warn('jupyter-flink: ignoring a malformed update', data);
-    return false;
-  }
+  let changed = false;
   for (const cell of model.cells) {
-    if (cell.sharedModel.getId() === cellId) {
-      const current = cell.getMetadata('flink');
-      if (current !== undefined && JSONExt.deepEqual(current, flink)) {
-        return false;
-      }
+    const flink = cells[cell.sharedModel.getId()];
+    if (flink === undefined || !JSONExt.isObject(flink)) {
+      continue;
+    }
+    const current = cell.getMetadata('flink');
+    if (current === undefined || !JSONExt.deepEqual(current, flink)) {
       cell.setMetadata('flink', flink);
-      return true;
+      changed = true;
     }
   }
-  console.debug(`jupyter-flink: no cell ${cellId} in ${data.notebook_path}`);
-  return false;
+  return changed;
 }
 
 /** Follow one notebook context's kernel and apply the updates it sends. */

@@ -1,8 +1,9 @@
 """The labextension stores the kernel's metadata updates in live cells, across reloads and restarts.
 
-A plain ``python3`` kernel stands in for the flink kernel: cell 0 sends the updates listed in
-``updates.json`` with ``jupyter_flink.comm.send_metadata_update`` from a background thread once
-the cell has finished, as the job poller does; cell 1 is the cell they are about.
+A plain ``python3`` kernel stands in for the flink kernel: cell 0 sends the messages listed in
+``updates.json`` with ``jupyter_flink.comm.send_metadata_updates`` from a background thread
+once the cell has finished, as the job poller does (or as a kernel of protocol version 1 did);
+cell 1 is the cell they are about.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ NOTEBOOK = "work/metadata.ipynb"
 UPDATES = "work/updates.json"
 SENDER = """\
 import json, os, threading
-from jupyter_flink.comm import send_metadata_update
+import comm
+from jupyter_flink.comm import TARGET_NAME, send_metadata_updates
 
 def send_all(updates):
+    path = os.environ.get("JPY_SESSION_NAME")
     for update in updates:
-        send_metadata_update(os.environ.get("JPY_SESSION_NAME"), update["cell_id"], update["flink"])
+        if "cells" in update:
+            send_metadata_updates(path, update["cells"])
+        else:  # as a kernel of protocol version 1 did
+            channel = comm.create_comm(target_name=TARGET_NAME, primary=False)
+            channel.publish_msg("comm_open", target_name=TARGET_NAME, target_module=None,
+                                data={"version": 1, "notebook_path": path, **update})
+            channel.close(deleting=True)
 
 updates = json.load(open("updates.json"))  # written by the test before each run
 threading.Timer(0.5, send_all, (updates,)).start()  # after this cell has finished
@@ -46,12 +55,19 @@ def write_notebook(server) -> tuple[str, str]:
     return notebook.cells[0].id, notebook.cells[1].id
 
 
-def send(lab, target_id: str, *flinks: dict[str, Any], retype: bool = False) -> None:
-    """Run the sender cell (typing its code anew if ``retype``) to send ``flinks`` in order."""
-    updates = [{"cell_id": target_id, "flink": flink} for flink in flinks]
+def send(lab, target_id: str, *flinks: dict[str, Any], retype: bool = False,
+         version: int = 2) -> None:
+    """Run the sender cell (typing its code anew if ``retype``) to send ``flinks`` in order,
+    one message each."""
+    updates = [{"cells": {target_id: flink}} if version == 2 else
+               {"cell_id": target_id, "flink": flink} for flink in flinks]
+    send_messages(lab, updates, retype=retype)
+
+
+def send_messages(lab, updates: list[dict[str, Any]], retype: bool = False) -> None:
     (lab.server.root_dir / UPDATES).write_text(json.dumps(updates))
     outputs = lab.run_code(0, SENDER) if retype else lab.run_cell(0)
-    assert outputs[0]["text"] == f"sending {len(flinks)} update(s)\n"
+    assert outputs[0]["text"] == f"sending {len(updates)} update(s)\n"
 
 
 def flink_metadata(cell_id: str, **paths: Any) -> dict[str, Any]:
@@ -94,7 +110,8 @@ def test_updates_land_in_cell_metadata(lab, jupyter_server, browser_console):
     lab.show_cell_metadata(1)
     lab.screenshot("1-checkpoint")
 
-    # 2. After a reload the page listens again; a repeated update changes nothing.
+    # 2. After a reload the page listens again; a repeated update changes nothing; updates
+    # of a kernel of protocol version 1 are still applied.
     lab.reload()
     lab.page.evaluate(
         f"""() => {{
@@ -105,19 +122,24 @@ def test_updates_land_in_cell_metadata(lab, jupyter_server, browser_console):
         }}"""
     )
     savepoint = {**checkpoint, "savepoint_path": "file:/tmp/sp/savepoint-a3f1-0123456789ab"}
-    send(lab, target_id, checkpoint, savepoint)
+    send(lab, target_id, checkpoint, savepoint, version=1)
     saved = lab.wait_for_saved_notebook(NOTEBOOK, target_has(savepoint), what="the savepoint")
     assert_only_flink_changed(saved, savepoint)
     assert lab.page.evaluate("window.__jfFlinkChanges") == 1, "the repeated update was applied"
     lab.show_cell_metadata(1)
     lab.screenshot("2-savepoint-after-reload")
 
-    # 3. After a kernel restart the same connection still listens.
+    # 3. After a kernel restart the same connection still listens; one message updates
+    # several cells (a cell id the notebook does not have is skipped).
     lab.restart_kernel()
     restarted = {**savepoint, "latest_checkpoint_path": "file:/tmp/chk/a3f1/chk-9"}
-    send(lab, target_id, restarted, retype=True)
+    other = flink_metadata(sender_id, latest_checkpoint_path="file:/tmp/chk/b7e2/chk-1")
+    send_messages(lab, [{"cells": {sender_id: other, "no-such-cell": other,
+                                   target_id: restarted}}], retype=True)
     saved = lab.wait_for_saved_notebook(NOTEBOOK, target_has(restarted), what="the restart")
-    assert_only_flink_changed(saved, restarted)
+    assert without_trusted(saved["cells"][1]["metadata"]) == {**TARGET_METADATA,
+                                                              "flink": restarted}
+    assert without_trusted(saved["cells"][0]["metadata"]) == {"flink": other}
     assert saved["cells"][0]["source"] == SENDER
     assert without_trusted(lab.cell_metadata(1)) == {**TARGET_METADATA, "flink": restarted}
     lab.show_cell_metadata(1)

@@ -19,9 +19,10 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-from .waiting import wait_until
+from jupyter_flink.comm import TARGET_NAME as METADATA_TARGET
+from jupyter_flink.comm import updates_in
 
-METADATA_TARGET = "jupyter_flink.metadata"
+from .waiting import wait_until
 
 
 @dataclass
@@ -156,11 +157,15 @@ class KernelDriver:
         return reply
 
     def metadata_updates(self, cell_id: str | None = None) -> list[dict[str, Any]]:
-        """The data of every jupyter_flink.metadata comm_open seen so far."""
-        updates = [m["content"]["data"] for m in self.iopub
+        """Every cell update of the jupyter_flink.metadata comm_opens seen so far, one
+        ``{"notebook_path", "cell_id", "flink"}`` per cell (a message may carry several)."""
+        updates = [{"notebook_path": data.get("notebook_path"), "cell_id": cell, "flink": flink}
+                   for m in self.iopub
                    if m["msg_type"] == "comm_open"
-                   and m["content"].get("target_name") == METADATA_TARGET]
-        return [u for u in updates if cell_id is None or u.get("cell_id") == cell_id]
+                   and m["content"].get("target_name") == METADATA_TARGET
+                   for data in [m["content"]["data"]]
+                   for cell, flink in updates_in(data).items()]
+        return [u for u in updates if cell_id is None or u["cell_id"] == cell_id]
 
     def display_updates(self, display_id: str) -> list[dict[str, Any]]:
         return [m["content"]["data"] for m in self.iopub

@@ -52,3 +52,17 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert {k: v["latest_checkpoint_path"] for k, v in entries.items()} == {
         f"cell-{w}": f"file:/w{w}/chk-39" for w in range(3)}
     assert not list(tmp_path.glob("*.tmp"))  # no temporary file left behind
+
+
+def test_record_many_writes_several_entries_at_once(tmp_path: Path) -> None:
+    journal = Journal.for_notebook(str(tmp_path / "n.ipynb"))
+    journal.record("a", {"job_id": "j1", "savepoint_path": "file:/sp/1"})
+    written = journal.record_many({
+        "a": {"latest_checkpoint_path": "file:/a/chk-2"},
+        "b": {"job_id": "j2", "latest_checkpoint_path": "file:/b/chk-1"}})
+    on_disk = json.loads(journal.path.read_text())["cells"]
+    assert on_disk == written
+    assert written["a"] == {"job_id": "j1", "savepoint_path": "file:/sp/1",
+                            "latest_checkpoint_path": "file:/a/chk-2",
+                            "updated": written["a"]["updated"]}
+    assert written["a"]["updated"] == written["b"]["updated"]

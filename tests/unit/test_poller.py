@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -67,6 +68,14 @@ class ScriptedRest:
         return {"exceptionHistory": {"entries": []}}
 
 
+def collect(observed: dict[str, list[Observation]]
+            ) -> Callable[[list[tuple[str, Observation]]], None]:
+    def on_round(observations: list[tuple[str, Observation]]) -> None:
+        for job_id, observation in observations:
+            observed.setdefault(job_id, []).append(observation)
+    return on_round
+
+
 @pytest.fixture
 def observed() -> dict[str, list[Observation]]:
     return {}
@@ -78,7 +87,7 @@ def _poller(rest: ScriptedRest, observed: dict[str, list[Observation]],
         if errors is not None:
             errors.append((job_id, failures))
     return JobPoller(rest, interval_s=0.2, fast_interval_s=0.05,  # type: ignore[arg-type]
-                     on_observation=lambda j, o: observed.setdefault(j, []).append(o),
+                     on_round=collect(observed),
                      on_error=on_error)
 
 
@@ -166,7 +175,7 @@ def test_checkpoints_are_followed_closely_but_not_hammered(
     checkpoint, soon after it completed, with few requests for each."""
     rest = ScriptedRest(["a"], interval_ms=500, on_the_clock=True)
     poller = JobPoller(rest, interval_s=1.0, fast_interval_s=0.05,  # type: ignore[arg-type]
-                       on_observation=lambda j, o: observed.setdefault(j, []).append(o),
+                       on_round=collect(observed),
                        on_error=lambda *_: None)
     poller.watch("a")
     try:
@@ -184,3 +193,44 @@ def test_checkpoints_are_followed_closely_but_not_hammered(
     assert len(seen) >= 8, "checkpoints were missed: not polled closely enough"
     assert lags[len(lags) // 2] < 0.5, "checkpoints were seen late"
     assert rest.calls["checkpoints"] <= 2 * len(seen) + 4, "polled much more than needed"
+
+
+def test_state_is_read_once_per_interval_and_at_once_when_asked(
+        observed: dict[str, list[Observation]]) -> None:
+    """Polling for checkpoints (here every 0.1 s) does not re-read every job's state:
+    that is read once per interval (1 s), and at once after poll_now (a cancel, a savepoint)."""
+    rest = ScriptedRest(["a"], interval_ms=100, on_the_clock=True)
+    poller = JobPoller(rest, interval_s=1.0, fast_interval_s=0.05,  # type: ignore[arg-type]
+                       on_round=collect(observed), on_error=lambda *_: None)
+    began = time.monotonic()
+    poller.watch("a")
+    try:
+        wait_until(lambda: any(o.completed >= 25 for o in observed.get("a", [])), timeout=30,
+                   what="25 checkpoints")
+        elapsed = time.monotonic() - began
+        assert rest.calls["overview"] <= elapsed / 1.0 + 2, (rest.calls, elapsed)
+        assert rest.calls["checkpoints"] >= 3 * rest.calls["overview"], rest.calls
+        rest.states["a"] = "CANCELED"
+        seen = len(observed["a"])
+        poller.poll_now("a")
+        wait_until(lambda: observed["a"][-1].state == "CANCELED", timeout=10,
+                   what="the new state")
+        # a round already under way may still report the old state, no later one does
+        assert len(observed["a"]) - seen <= 2
+    finally:
+        poller.close()
+
+
+def test_a_round_hands_over_its_observations_together() -> None:
+    rounds: list[list[str]] = []
+    rest = ScriptedRest(["a", "b", "c"])
+    poller = JobPoller(rest, interval_s=0.2, fast_interval_s=0.05,  # type: ignore[arg-type]
+                       on_round=lambda obs: rounds.append([job_id for job_id, _ in obs]),
+                       on_error=lambda *_: None)
+    try:
+        for job_id in "abc":
+            poller.watch(job_id)
+        wait_until(lambda: sum(map(len, rounds)) >= 15, timeout=10, what="15 observations")
+    finally:
+        poller.close()
+    assert any(sorted(r) == ["a", "b", "c"] for r in rounds), rounds

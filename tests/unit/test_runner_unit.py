@@ -286,24 +286,28 @@ def test_the_client_sends_metadata_once() -> None:
     assert "cellId" not in channel.sent[1]["metadata"]
 
 
-def comm_open(cell_id: str, flink: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+def comm_open(cells: dict[str, dict[str, Any]], path: str | None = None,
+              version: int = comm.PROTOCOL_VERSION) -> dict[str, Any]:
+    if version == 1:  # as a kernel of protocol version 1 sent it: one cell per message
+        [(cell_id, flink)] = cells.items()
+        data = {"version": 1, "notebook_path": path, "cell_id": cell_id, "flink": flink}
+    else:
+        data = {"version": version, "notebook_path": path, "cells": cells}
     return {"msg_type": "comm_open", "parent_header": {"msg_id": "an-old-cell"},
             "header": {"msg_type": "comm_open"},
-            "content": {"comm_id": "x", "target_name": comm.TARGET_NAME,
-                        "data": {"version": 1, "notebook_path": path, "cell_id": cell_id,
-                                 "flink": flink}}}
+            "content": {"comm_id": "x", "target_name": comm.TARGET_NAME, "data": data}}
 
 
 def test_metadata_from_any_request_is_applied(tmp_path: Path) -> None:
     path = tmp_path / "nb.ipynb"
     nb = notebook(code("c1", custom="kept"), code("c2"))
     client = FlinkNotebookClient(nb, notebook_path=str(path))
-    client.handle_background_message(comm_open("c1", record("c1", latest_checkpoint_path=CHK),
+    client.handle_background_message(comm_open({"c1": record("c1", latest_checkpoint_path=CHK)},
                                                str(path)))
     assert nb.cells[0].metadata["flink"]["latest_checkpoint_path"] == CHK
     assert nb.cells[0].metadata["custom"] == "kept"
-    client.handle_background_message(comm_open("c2", record("c2"), "/elsewhere/other.ipynb"))
-    client.handle_background_message(comm_open("nope", record("nope")))
+    client.handle_background_message(comm_open({"c2": record("c2")}, "/elsewhere/other.ipynb"))
+    client.handle_background_message(comm_open({"nope": record("nope")}))
     assert "flink" not in nb.cells[1].metadata
     client.save()
     assert read_notebook(path).cells[0].metadata["flink"]["latest_checkpoint_path"] == CHK
@@ -398,3 +402,22 @@ def test_run_without_the_kernel_still_writes_the_output(
     assert written.cells[1].metadata == {"custom": 1, "flink": written.cells[1].metadata["flink"]}
     assert written.cells[1].metadata["flink"]["savepoint_path"] == SP  # the input's journal
     assert "flink" not in read_notebook(source).cells[0].metadata  # the input is untouched
+
+
+def test_one_message_updates_several_cells_and_version_1_still_applies() -> None:
+    nb = notebook(code("c1"), code("c2"), code("c3"))
+    client = FlinkNotebookClient(nb)
+    client.handle_background_message(comm_open({
+        "c1": record("c1", latest_checkpoint_path=CHK), "gone": record("gone"),
+        "c3": record("c3", savepoint_path=SP)}))
+    assert nb.cells[0].metadata["flink"]["latest_checkpoint_path"] == CHK
+    assert nb.cells[2].metadata["flink"]["savepoint_path"] == SP
+    assert "flink" not in nb.cells[1].metadata
+    client.handle_background_message(comm_open({"c2": record("c2", savepoint_path=SP)},
+                                               version=1))
+    assert nb.cells[1].metadata["flink"]["savepoint_path"] == SP
+    for unusable in ({"version": 3, "cells": {"c2": {"x": 1}}}, {"version": 2, "cells": [1]},
+                     {"version": 1, "cell_id": "c2", "flink": "not a mapping"}):
+        assert comm.updates_in(unusable) == {}
+        assert not client.apply_metadata_update(unusable)
+    assert nb.cells[1].metadata["flink"]["savepoint_path"] == SP
