@@ -1,8 +1,8 @@
 """A small typed client for Apache Flink's REST API, in three layers (as sparkmagic's for Livy).
 
-- :mod:`~jupyter_flink.rest.http`: one ``httpx.Client`` (base URL, headers, TLS, timeout,
-  a swappable transport) and an injected :mod:`~jupyter_flink.rest.retry` policy that retries
-  only GETs;
+- :mod:`~jupyter_flink.rest.http`: requests to one endpoint (base URL, headers, TLS, timeout)
+  over a swappable :mod:`~jupyter_flink.rest.transport` (urllib3), and an injected
+  :mod:`~jupyter_flink.rest.retry` policy that retries only GETs;
 - :mod:`~jupyter_flink.rest.client`: :class:`FlinkRestClient`, one method per endpoint with
   the status codes it accepts, and waits with deadlines and known terminal states;
 - :mod:`~jupyter_flink.rest.views`: typed views of the answers for the poller

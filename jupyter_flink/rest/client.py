@@ -27,13 +27,12 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
-import httpx
-
 from ..errors import JobError, RestError
 from .exceptions import CheckpointTimeout, JobNotFound, JobStateTimeout, SavepointTimeout
 from .http import DEFAULT_TIMEOUT, HttpClient, Verify, decode_json
 from .retry import RetryPolicy
 from .traces import mentions_missing_job
+from .transport import Transport
 from .views import (
     CheckpointInfo,
     SavepointStatus,
@@ -68,7 +67,7 @@ class FlinkRestClient:
         verify: Verify = True,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
         trust_env: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

@@ -1,26 +1,30 @@
-"""The HTTP layer: one ``httpx.Client`` for a Flink REST endpoint, the retry policy around it,
-and Flink's error answers turned into :class:`~jupyter_flink.errors.RestError`.
+"""The HTTP layer: requests to a Flink REST endpoint over a transport
+(:mod:`~jupyter_flink.rest.transport`, urllib3), the retry policy around them, and Flink's
+error answers turned into :class:`~jupyter_flink.errors.RestError`.
 
 It knows nothing of jobs or checkpoints (that is :mod:`jupyter_flink.rest.client`). It is safe to
-share between threads, e.g. the job poller and the kernel thread: ``httpx.Client`` "can be
-shared between threads" (its docstring), and this class keeps no per-request state.
+share between threads, e.g. the job poller and the kernel thread: urllib3's pools are
+thread-safe, and this class keeps no per-request state.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json as jsonlib
 import os
 import ssl
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
+from urllib.parse import urlencode, urlsplit
 
-import httpx
+import urllib3
 
 from ..errors import ConfigurationError, RestError
 from .retry import LinearRetryPolicy, RetryPolicy
 from .traces import flink_errors, summarize_java_trace
+from .transport import Request, Response, Transport, TransportError, Urllib3Transport, env_proxy
 
 DEFAULT_TIMEOUT = 5.0
 # Methods that are safe to send twice. Flink's POST/PATCH start operations (savepoint, stop,
@@ -35,11 +39,11 @@ class HttpClient:
 
     ``headers`` are sent with every request (e.g. for an authenticating proxy). ``verify`` is
     True (system CAs), False, the path of a CA bundle file or directory, or an SSLContext.
-    ``timeout`` is the connect/read/write/pool timeout of one request, in seconds. ``retry``
+    ``timeout`` is the connect and the read timeout of one request, in seconds. ``retry``
     decides about retrying GETs (default :class:`LinearRetryPolicy`). ``transport`` replaces
-    the network, e.g. with ``httpx.MockTransport`` in tests. ``trust_env`` (proxy variables,
-    ``.netrc``) defaults to off for loopback addresses, where a corporate HTTP_PROXY would
-    otherwise swallow requests meant for the embedded cluster.
+    the network (tests). ``trust_env`` (the proxy variables) defaults to off for loopback
+    addresses, where a corporate HTTP_PROXY would otherwise swallow requests meant for the
+    embedded cluster.
     """
 
     def __init__(
@@ -50,32 +54,33 @@ class HttpClient:
         verify: Verify = True,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | None = None,
         trust_env: bool | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        url = httpx.URL(base_url)
-        if url.scheme not in ("http", "https") or not url.host:
+        try:
+            url = urlsplit(base_url)
+            host = url.hostname
+        except ValueError:  # e.g. a port that is not a number
+            host = None
+        if url.scheme not in ("http", "https") or not host:
             raise ConfigurationError(
                 f"{base_url!r} is not a Flink REST address.",
                 fix="Use http://host:port or https://host:port (the JobManager's rest.port).",
             )
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, not {timeout}")
-        self.base_url = str(url).rstrip("/")
+        self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.retry: RetryPolicy = retry if retry is not None else LinearRetryPolicy()
+        self.headers = urllib3.HTTPHeaderDict({"Accept": "application/json",
+                                               **dict(headers or {})})
+        self.trust_env = (not _is_loopback(host)) if trust_env is None else trust_env
         self._sleep = sleep
         self._closed = False
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers={"Accept": "application/json", **dict(headers or {})},
-            verify=ssl_verify(verify),
-            timeout=httpx.Timeout(self.timeout),
-            transport=transport,
-            trust_env=(not _is_loopback(url.host)) if trust_env is None else trust_env,
-            follow_redirects=False,
-        )
+        self._transport = transport if transport is not None else Urllib3Transport(
+            ssl_context=ssl_context(verify) if url.scheme == "https" else None,
+            proxy=env_proxy(self.base_url) if self.trust_env else None)
 
     def request(
         self,
@@ -85,7 +90,7 @@ class HttpClient:
         accepted: Collection[int],
         params: Mapping[str, str] | None = None,
         json: Any = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request; return the response if its status is in ``accepted``.
 
         Raises RestError with ``status`` None when there is no answer, and with the status,
@@ -93,31 +98,41 @@ class HttpClient:
         the policy says; other methods are sent exactly once.
         """
         method = method.upper()
+        request = self._request(method, path, params, json)
         attempt = 0
         while True:
             attempt += 1
             if self._closed:
                 raise self._closed_error(method, path)
             try:
-                response = self._client.request(method, path, params=params, json=json)
-            except httpx.TransportError as exc:
+                response = self._transport(request, self.timeout)
+            except TransportError as exc:
+                if self._closed:  # close() raced with the request
+                    raise self._closed_error(method, path) from exc
                 if self._should_retry(method, None, attempt):
                     continue
                 raise self._unreachable(method, path, exc) from exc
-            except RuntimeError as exc:  # httpx refuses to send once closed (a race with close())
-                if self._closed:
-                    raise self._closed_error(method, path) from exc
-                raise
             if response.status_code in accepted:
                 return response
             if self._should_retry(method, response.status_code, attempt):
                 continue
             raise status_error(method, path, response, accepted)
 
+    def _request(self, method: str, path: str, params: Mapping[str, str] | None,
+                 json: Any) -> Request:
+        url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
+        if json is None:
+            return Request(method, url, self.headers)
+        headers = self.headers.copy()
+        headers["Content-Type"] = "application/json"
+        return Request(method, url, headers, jsonlib.dumps(json).encode())
+
     def close(self) -> None:
-        """Close the connection pool; later requests raise RestError. Idempotent."""
+        """Close the connections; later requests raise RestError. Idempotent."""
         self._closed = True
-        self._client.close()
+        close = getattr(self._transport, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -134,8 +149,8 @@ class HttpClient:
         self._sleep(self.retry.delay(attempt))
         return True
 
-    def _unreachable(self, method: str, path: str, exc: httpx.TransportError) -> RestError:
-        if isinstance(exc, httpx.TimeoutException):
+    def _unreachable(self, method: str, path: str, exc: TransportError) -> RestError:
+        if exc.timeout:
             reason = f"no answer within {self.timeout:g} s"
         else:
             reason = str(exc) or type(exc).__name__
@@ -150,7 +165,7 @@ class HttpClient:
 
 
 def status_error(
-    method: str, path: str, response: httpx.Response, accepted: Collection[int]
+    method: str, path: str, response: Response, accepted: Collection[int]
 ) -> RestError:
     """A RestError for an answer whose status was not expected, with Flink's own reasons."""
     body = response.text
@@ -174,7 +189,7 @@ def status_error(
     )
 
 
-def decode_json(method: str, path: str, response: httpx.Response) -> Any:
+def decode_json(method: str, path: str, response: Response) -> Any:
     """The JSON body of an accepted response (None when empty), or RestError."""
     if not response.content:
         return None
@@ -188,13 +203,18 @@ def decode_json(method: str, path: str, response: httpx.Response) -> Any:
         ) from exc
 
 
-def ssl_verify(verify: Verify) -> bool | ssl.SSLContext:
-    """What httpx wants for ``verify``: a CA bundle path becomes an SSLContext.
-
-    (httpx 0.28 deprecated ``verify=<path>``; warnings are errors in our tests.)
-    """
-    if isinstance(verify, (bool, ssl.SSLContext)):
+def ssl_context(verify: Verify) -> ssl.SSLContext:
+    """The TLS settings for ``verify``: system CAs (True), none (False), a CA bundle file or
+    directory, or a given SSLContext."""
+    if isinstance(verify, ssl.SSLContext):
         return verify
+    if verify is True:
+        return ssl.create_default_context()
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     path = Path(verify).expanduser()
     if path.is_dir():
         return ssl.create_default_context(capath=str(path))

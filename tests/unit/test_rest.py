@@ -1,4 +1,4 @@
-"""The REST client against httpx.MockTransport: no network, no JVM.
+"""The REST client against a scripted transport: no network, no JVM.
 
 The JSON shapes below are trimmed copies of answers captured from a live Flink 2.3.0
 MiniCluster (stack traces shortened to their headline and ``Caused by`` lines).
@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import certifi
-import httpx
 import pytest
 
 import jupyter_flink.rest as rest_api
@@ -37,6 +36,7 @@ from jupyter_flink.rest import (
     restored_from,
     summarize_java_trace,
 )
+from jupyter_flink.rest.transport import Request, Response, TransportError
 
 JOB = "13db265d5da22e3140d67bc53961a45b"
 REQUEST = "6845f081137ec838f65cc82db6b3163d"
@@ -188,18 +188,18 @@ class FakeFlink:
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Any] = {}
-        self.requests: list[httpx.Request] = []
+        self.requests: list[Request] = []
         self.lock = threading.Lock()
 
     def on(self, method: str, path: str, *answers: Any) -> None:
         self.routes[(method, path)] = list(answers)
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    def handler(self, request: Request, timeout: float | None = None) -> Response:
         with self.lock:
             self.requests.append(request)
-            answers = self.routes.get((request.method, request.url.path))
+            answers = self.routes.get((request.method, request.path))
             if answers is None:
-                return httpx.Response(404, json={"errors": ["Not found: " + request.url.path]})
+                return Response.of_json(404, {"errors": ["Not found: " + request.path]})
             answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, Exception):
             raise answer
@@ -207,10 +207,10 @@ class FakeFlink:
             return answer(request)
         status, body = answer
         if isinstance(body, (dict, list)):
-            return httpx.Response(status, json=body)
-        return httpx.Response(status, text=body)
+            return Response.of_json(status, body)
+        return Response(status, body.encode())
 
-    def calls(self, method: str | None = None) -> list[httpx.Request]:
+    def calls(self, method: str | None = None) -> list[Request]:
         return [r for r in self.requests if method is None or r.method == method]
 
 
@@ -229,7 +229,7 @@ def make_client(flink: FakeFlink, clock: FakeClock) -> Iterator[Callable[..., Fl
     clients: list[FlinkRestClient] = []
 
     def make(base_url: str = BASE, **kwargs: Any) -> FlinkRestClient:
-        kwargs.setdefault("transport", httpx.MockTransport(flink.handler))
+        kwargs.setdefault("transport", flink.handler)
         client = FlinkRestClient(base_url, clock=clock, sleep=clock.sleep, **kwargs)
         clients.append(client)
         return client
@@ -244,8 +244,8 @@ def client(make_client: Callable[..., FlinkRestClient]) -> FlinkRestClient:
     return make_client()
 
 
-def connect_error(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+def connect_error(request: Request) -> Response:
+    raise TransportError("[Errno 111] Connection refused")
 
 
 # --- public API ----------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_headers_and_https_base_url_with_path_prefix(flink, make_client) -> None
                          headers={"Authorization": "Bearer t0ken", "X-Tenant": "a"})
     assert client.overview() == OVERVIEW
     [request] = flink.requests
-    assert str(request.url) == "https://gateway.example/flink/overview"
+    assert request.url == "https://gateway.example/flink/overview"
     assert request.headers["authorization"] == "Bearer t0ken"
     assert request.headers["x-tenant"] == "a"
     assert request.headers["accept"] == "application/json"
@@ -279,8 +279,7 @@ def test_for_cluster_takes_url_and_headers(flink, make_client) -> None:
         headers = {"X-Auth": "yes"}
 
     flink.on("GET", "/config", (200, CONFIG))
-    transport = httpx.MockTransport(flink.handler)
-    with FlinkRestClient.for_cluster(Remote(), transport=transport) as client:
+    with FlinkRestClient.for_cluster(Remote(), transport=flink.handler) as client:
         assert client.config()["flink-version"] == "2.3.0"
         assert client.base_url == "https://flink.example:8443"
     assert flink.requests[0].headers["x-auth"] == "yes"
@@ -289,26 +288,27 @@ def test_for_cluster_takes_url_and_headers(flink, make_client) -> None:
 def test_verify_takes_a_ca_bundle_path(tmp_path) -> None:
     with HttpClient("https://flink.example", verify=certifi.where()) as http:
         assert http.base_url == "https://flink.example"
-    from jupyter_flink.rest.http import ssl_verify
+    from jupyter_flink.rest.http import ssl_context
 
-    context = ssl_verify(certifi.where())
-    assert isinstance(context, ssl.SSLContext)
-    assert context.verify_mode == ssl.CERT_REQUIRED
+    context = ssl_context(certifi.where())
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0
-    assert ssl_verify(False) is False
-    assert ssl_verify(True) is True
+    assert ssl_context(False).verify_mode == ssl.CERT_NONE
+    assert ssl_context(True).verify_mode == ssl.CERT_REQUIRED
+    given = ssl.create_default_context()
+    assert ssl_context(given) is given
     with pytest.raises(ConfigurationError, match="does not exist"):
-        ssl_verify(str(tmp_path / "missing.pem"))
+        ssl_context(str(tmp_path / "missing.pem"))
 
 
 def test_trust_env_is_off_for_loopback_only() -> None:
     with HttpClient("http://127.0.0.1:8081") as local, HttpClient("http://localhost:1") as named, \
             HttpClient("https://flink.example") as remote, \
             HttpClient("http://127.0.0.1:8081", trust_env=True) as forced:
-        assert not local._client.trust_env
-        assert not named._client.trust_env
-        assert remote._client.trust_env
-        assert forced._client.trust_env
+        assert not local.trust_env
+        assert not named.trust_env
+        assert remote.trust_env
+        assert forced.trust_env
 
 
 @pytest.mark.parametrize("url", ["flink:8081", "ftp://flink", "", "http://"])
@@ -317,9 +317,16 @@ def test_bad_base_url_is_a_configuration_error(url: str) -> None:
         HttpClient(url)
 
 
-def test_timeout_is_passed_to_httpx() -> None:
-    with HttpClient("http://127.0.0.1:1", timeout=2.5) as http:
-        assert http._client.timeout == httpx.Timeout(2.5)
+def test_timeout_is_passed_to_the_transport(flink) -> None:
+    timeouts: list[float] = []
+
+    def transport(request: Request, timeout: float) -> Response:
+        timeouts.append(timeout)
+        return Response.of_json(200, OVERVIEW)
+
+    with FlinkRestClient("http://127.0.0.1:1", timeout=2.5, transport=transport) as client:
+        client.overview()
+    assert timeouts == [2.5]
     with pytest.raises(ValueError):
         HttpClient("http://127.0.0.1:1", timeout=0)
 
@@ -368,8 +375,8 @@ def test_unreachable_cluster_is_a_rest_error_without_status(flink, client) -> No
 
 
 def test_timeout_is_reported_with_its_length(flink, make_client) -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+    def slow(request: Request) -> Response:
+        raise TransportError("read timed out", timeout=True)
 
     flink.on("GET", "/overview", slow)
     client = make_client(timeout=1.5, retry=NoRetry())
@@ -518,7 +525,7 @@ def test_get_endpoints(flink, client, call, path, body, expected) -> None:
     flink.on("GET", path, (200, body))
     assert call(client) == expected
     [request] = flink.requests
-    assert (request.method, request.url.path, request.content) == ("GET", path, b"")
+    assert (request.method, request.path, request.content) == ("GET", path, b"")
 
 
 @pytest.mark.parametrize(("call", "path", "body", "expected"), GETS[:-1], ids=GET_IDS[:-1])
@@ -534,7 +541,7 @@ def test_cancel(flink, client) -> None:
     flink.on("PATCH", f"/jobs/{JOB}", (202, {}))
     assert client.cancel(JOB) is True
     [request] = flink.requests
-    assert request.url.params["mode"] == "cancel"
+    assert request.params["mode"] == "cancel"
     assert request.content == b""
 
 
@@ -613,7 +620,9 @@ def test_malformed_request_id(flink, client) -> None:
     lambda c: c.checkpoint_interval_ms(JOB),
 ])
 def test_404_naming_the_job_is_job_not_found(call) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(404, json=JOB_NOT_FOUND_BODY))
+    def transport(request: Request, timeout: float) -> Response:
+        return Response.of_json(404, JOB_NOT_FOUND_BODY)
+
     with FlinkRestClient(BASE, transport=transport) as client, \
             pytest.raises(JobNotFound) as info:
         call(client)
