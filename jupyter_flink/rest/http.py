@@ -14,9 +14,9 @@ import json as jsonlib
 import os
 import ssl
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Union
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
@@ -59,11 +59,11 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
     ):
         try:
-            url = urlsplit(base_url)
-            host = url.hostname
-        except ValueError:  # e.g. a port that is not a number
-            host = None
-        if url.scheme not in ("http", "https") or not host:
+            parts = urlsplit(base_url)
+            scheme, host, _ = parts.scheme, parts.hostname, parts.port
+        except ValueError:  # a port that is not a number, an unclosed [IPv6 address
+            scheme, host = "", None
+        if scheme not in ("http", "https") or not host:
             raise ConfigurationError(
                 f"{base_url!r} is not a Flink REST address.",
                 fix="Use http://host:port or https://host:port (the JobManager's rest.port).",
@@ -79,7 +79,7 @@ class HttpClient:
         self._sleep = sleep
         self._closed = False
         self._transport = transport if transport is not None else Urllib3Transport(
-            ssl_context=ssl_context(verify) if url.scheme == "https" else None,
+            ssl_context=ssl_context(verify) if scheme == "https" else None,
             proxy=env_proxy(self.base_url) if self.trust_env else None)
 
     def request(

@@ -311,7 +311,8 @@ def test_trust_env_is_off_for_loopback_only() -> None:
         assert forced.trust_env
 
 
-@pytest.mark.parametrize("url", ["flink:8081", "ftp://flink", "", "http://"])
+@pytest.mark.parametrize("url", ["flink:8081", "ftp://flink", "", "http://", "http://flink:port",
+                                 "http://[::1"])
 def test_bad_base_url_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError, match="not a Flink REST address"):
         HttpClient(url)
