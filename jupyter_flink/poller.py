@@ -8,7 +8,7 @@ a grid shared by all jobs, so one request for the states of all jobs serves a wh
 it is made once per ``interval`` (rounds in between only look for checkpoints), or at once
 for a job it has not listed yet or one asked about with :meth:`JobPoller.poll_now`. A round's
 observations are handed over together, so that what they record is written once. REST errors
-back off exponentially and are reported. A job that ended gets one last look once REST's
+back off exponentially and are reported. A job that ended gets two last looks once REST's
 caches have caught up, then is no longer polled.
 """
 
@@ -42,6 +42,7 @@ FAILURES_EVERY_S = 10.0  # exception history: on changes, else this often
 VISIBLE_AFTER_S = 0.05  # a completed checkpoint shows in the REST API this much later
 OVERDUE_S = 5.0  # poll fast at most this long (or two intervals) after a checkpoint was due
 FAILURES_SETTLE_S = 4.0  # after a change, re-read it this long (REST caches up to 3 s)
+LAST_LOOKS = 2  # at an ended job, FAILURES_SETTLE_S and then twice that after its end
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class _Watch:
     last_restored: int = 0
     failures_checked_at: float = 0.0
     failures_settle_until: float = 0.0
-    ended: bool = False  # seen in a terminal state; one more poll follows
+    ended: bool = False  # seen in a terminal state; LAST_LOOKS more polls follow
+    last_looks: int = 0
 
 
 class JobPoller:
@@ -198,13 +200,16 @@ class JobPoller:
         """When ``watch`` is due next, after ``observation`` (never, once it ended)."""
         if observation.state not in TERMINAL_STATES:
             watch.next_due = self._on_grid(self._next_delay(watch, observation))
-        elif observation.state == LOST or watch.ended:
+            return
+        if watch.ended:
+            watch.last_looks += 1  # this was one
+        if observation.state == LOST or watch.last_looks == LAST_LOOKS:
             self.unwatch(watch.job_id)
-        else:
-            # One last look once REST's caches have caught up: the exception history may
-            # not have had the failure that ended the job yet.
-            watch.ended = True
-            watch.next_due = time.monotonic() + FAILURES_SETTLE_S
+            return
+        # Last looks once REST's caches have caught up: the exception history may not have
+        # had the failure that ended the job yet (later still on a loaded machine).
+        watch.ended = True
+        watch.next_due = time.monotonic() + FAILURES_SETTLE_S * 2 ** watch.last_looks
 
     def _on_grid(self, delay: float) -> float:
         """When a job is next due: about ``delay`` from now, on a grid shared by all jobs,
@@ -241,6 +246,11 @@ class JobPoller:
         checkpoints = self.rest.checkpoints(watch.job_id)
         counts = checkpoint_counts(checkpoints)
         failures, last_failure = self._failures(watch, state, counts.restored)
+        if failures is not None and state not in TERMINAL_STATES:
+            # The state to count restarts by (the final failure is not one) must not be
+            # older than the history: read after it, a failure in between makes the count
+            # low for a round (corrected later), never high.
+            state = self.rest.job_status(watch.job_id)
         return Observation(
             state, base.start_time_ms, base.end_time_ms,
             completed=counts.completed, failed=counts.failed, in_progress=counts.in_progress,

@@ -69,10 +69,13 @@ def test_flink_restarts_are_shown(kernel: KernelDriver) -> None:
     flink.wait_for_state(url, job_id, {"FAILED"}, timeout=90)  # attempts: 2, then for good
     # REST serves the exception history from a cache, so the first [FAILED] status may not
     # count every failure yet; the poller's last look at the ended job completes it.
-    shown = kernel.wait_for(
-        lambda: (text := latest_shown(kernel, reply)) and "[FAILED]" in text
-        and "restarts: 2" in text and text,
-        timeout=30, what="the final status with both restarts")
+    try:
+        shown = kernel.wait_for(
+            lambda: (text := latest_shown(kernel, reply)) and "[FAILED]" in text
+            and "restarts: 2" in text and text,
+            timeout=30, what="the final status with both restarts")
+    except AssertionError as exc:  # say what was shown instead
+        raise AssertionError(f"{exc}; shown:\n{latest_shown(kernel, reply)}") from None
     assert "ArithmeticException" in shown or "by zero" in shown
 
 

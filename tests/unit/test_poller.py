@@ -122,9 +122,9 @@ def test_jobs_share_the_overview_request(observed: dict[str, list[Observation]])
     assert rest.calls["overview"] * 2 < rest.calls["checkpoints"], rest.calls
 
 
-def test_an_ended_job_gets_one_last_look_then_no_more(
+def test_an_ended_job_gets_its_last_looks_then_no_more(
         observed: dict[str, list[Observation]], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(poller_module, "FAILURES_SETTLE_S", 0.3)
+    monkeypatch.setattr(poller_module, "FAILURES_SETTLE_S", 0.2)
     rest = ScriptedRest(["a", "b"])
     poller = _poller(rest, observed)
     poller.watch("a")
@@ -134,15 +134,16 @@ def test_an_ended_job_gets_one_last_look_then_no_more(
         def failed() -> int:
             return sum(1 for o in observed["a"] if o.state == "FAILED")
         wait_until(failed, timeout=10, what="the end to be observed")
-        # the last look reads the exception history again (REST may have served it stale)
+        # each last look reads the exception history again (REST may have served it stale)
         asked = rest.calls["exceptions"]
-        wait_until(lambda: failed() == 2, timeout=10, what="the last look")
+        looks = 1 + poller_module.LAST_LOOKS
+        wait_until(lambda: failed() == looks, timeout=10, what="the last looks")
         assert observed["a"][-1].state == "FAILED" and observed["a"][-1].failures is not None
-        assert rest.calls["exceptions"] == asked + 1
+        assert rest.calls["exceptions"] == asked + poller_module.LAST_LOOKS
         count = len(observed["a"])
         poller.poll_now("a")  # nothing to poll: it was unwatched
         poller.watch("b")  # rounds run for b, and would poll a if it were still watched
-        wait_until(lambda: len(observed.get("b", [])) >= 6, timeout=10, what="b to be polled")
+        wait_until(lambda: len(observed.get("b", [])) >= 8, timeout=10, what="b to be polled")
         assert len(observed["a"]) == count
     finally:
         poller.close()
