@@ -186,41 +186,37 @@ class JobTracker:
         with self._lock:
             self._attachments.setdefault(job_id, []).append(resource)
 
-    def _record(self, job: TrackedJob, fields: Mapping[str, Any]) -> dict[str, Any]:
+    def _record(self, job: TrackedJob, fields: Mapping[str, Any]) -> None:
         """Write the job's entry to the journal and tell the frontends."""
-        return self._record_many([(job, fields)])[0]
+        self._record_many([(job, fields)])
 
-    def _record_many(self, records: Sequence[tuple[TrackedJob, Mapping[str, Any]]]
-                     ) -> list[dict[str, Any]]:
+    def _record_many(self, records: Sequence[tuple[TrackedJob, Mapping[str, Any]]]) -> None:
         """:meth:`_record` for several jobs: one journal write and one message per notebook."""
         by_notebook: dict[str | None, dict[str, dict[str, Any]]] = {}
         for job, fields in records:
             by_notebook.setdefault(job.owner.notebook_path, {})[job.owner.key] = {
                 "job_id": job.job_id, "job_name": job.name, "cell_id": job.owner.cell_id,
                 **{key: strip_credentials(value) for key, value in fields.items()}}
-        entries: dict[tuple[str | None, str], dict[str, Any]] = {}
         for notebook_path, changes in by_notebook.items():
             written = self.journal(notebook_path).record_many(changes)
-            entries.update(((notebook_path, key), entry) for key, entry in written.items())
             cells = {entry["cell_id"]: cell_metadata(entry)
                      for entry in written.values() if entry.get("cell_id")}
             try:
                 self._send_updates(notebook_path, cells)
             except Exception:  # the journal has it; a frontend hiccup must not stop recording
                 log.exception("sending the metadata updates of %s failed", notebook_path)
-        return [entries[(job.owner.notebook_path, job.owner.key)] for job, _ in records]
 
     def _on_round(self, observations: list[tuple[str, Observation]]) -> None:
         """A poll round's observations: new checkpoint paths are recorded together, then
         each job is updated."""
-        updates = [(job_id, update) for job_id, obs in observations
+        updates = [update for job_id, obs in observations
                    if (update := self._changes(job_id, obs)) is not None]
         records = [(job, {"latest_checkpoint_path": changes["latest_checkpoint_path"]})
-                   for _, (job, changes) in updates if "latest_checkpoint_path" in changes]
+                   for job, changes in updates if "latest_checkpoint_path" in changes]
         if records:
             self._record_many(records)
-        for job_id, (_, changes) in updates:
-            self._apply(job_id, **changes)
+        for job, changes in updates:
+            self._apply(job.job_id, **changes)
 
     def _changes(self, job_id: str, obs: Observation
                  ) -> tuple[TrackedJob, dict[str, Any]] | None:
