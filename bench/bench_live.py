@@ -105,8 +105,8 @@ class Bench:
         from pyflink.datastream import StreamExecutionEnvironment
         from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
-        from jupyter_flink.cluster import LocalCluster, remote_environment
-        from jupyter_flink.gateway import get_gateway
+        from jupyter_flink.flink.cluster import LocalCluster, remote_environment
+        from jupyter_flink.flink.gateway import get_gateway
 
         self.window_s = window_s
         self.warmup_s = warmup_s
@@ -190,7 +190,7 @@ class Bench:
 
     def jvm_drain(self) -> Rate:
         """(b) The JVM thread only counting: no materialization, no transfer to Python."""
-        from jupyter_flink.java_helpers import compile_class, new_instance
+        from jupyter_flink.flink.java_helpers import compile_class, new_instance
 
         if self._drain_class is None:  # once: py4j caches methods by class name
             self._drain_class = compile_class(self.gateway, COUNTING_DRAIN,
@@ -205,9 +205,9 @@ class Bench:
 
     def live_table(self, refreshes: int = 0) -> tuple[Rate, dict[str, list[float]]]:
         """(c) The live table pipeline; then (d) ``refreshes`` timed refreshes of it."""
-        from jupyter_flink.live import LiveTable
-        from jupyter_flink.live_result import open_live_result
-        from jupyter_flink.properties import ParagraphProperties
+        from jupyter_flink.execution.live_select import LiveTable
+        from jupyter_flink.flink.live_result import open_live_result
+        from jupyter_flink.parsing.properties import ParagraphProperties
 
         props = ParagraphProperties(kind="ssql")
         seen: list[tuple[float, int, float]] = []
@@ -249,7 +249,7 @@ class Bench:
         """Force ``count`` refreshes (after 20 untimed ones) and time them and their parts."""
         import os
 
-        from jupyter_flink.live_result import parse_snapshot
+        from jupyter_flink.flink.live_result import parse_snapshot
 
         timings: dict[str, list[float]] = {"total": [], "fetch": [], "pandas": [],
                                            "render": [], "jvm": []}

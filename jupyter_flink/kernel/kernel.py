@@ -15,7 +15,7 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 
 from .. import __version__
-from ..context import CellContext, current
+from .cell import CellContext, current
 
 
 class FlinkKernel(IPythonKernel):

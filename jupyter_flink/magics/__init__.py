@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
-from ..properties import rewrite_cell_magic_line
+from ..parsing.header import rewrite_cell_magic_line
 from .flink_magics import FlinkMagics
 
 __all__ = ["FlinkMagics", "load_ipython_extension", "unload_ipython_extension"]

@@ -25,14 +25,15 @@ from IPython.core.magic import (
 )
 from traitlets import Float, Unicode
 
-from ..conf import parse_conf
-from ..context import current_cell
 from ..errors import FlinkNotebookError, JobError, RestError, UserError
-from ..jobs import TrackedJob
-from ..paragraphs import ParagraphExecutor
-from ..properties import PROPERTY_HELP, ParagraphProperties, parse_header
-from ..session import FlinkSession
-from ..tracker import JobTracker
+from ..execution.executor import ParagraphExecutor
+from ..flink.session import FlinkSession
+from ..jobs.registry import TrackedJob
+from ..jobs.tracker import JobTracker
+from ..kernel.cell import current_cell
+from ..parsing.conf import parse_conf
+from ..parsing.header import parse_header
+from ..parsing.properties import PROPERTY_HELP, ParagraphProperties
 from . import tables
 
 F = TypeVar("F", bound=Callable[..., Any])

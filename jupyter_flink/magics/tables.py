@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..display import format_duration, format_time_ms
-from ..interpreter_keys import interpreter_defaults
-from ..jobs import TrackedJob
-from ..resume import list_alternatives
-from ..session import FlinkSession, default_job_settings
+from ..display.job_status import format_duration, format_time_ms
+from ..flink.session import FlinkSession, default_job_settings
+from ..jobs.registry import TrackedJob
+from ..options.interpreter_keys import interpreter_defaults
+from ..recording.storage import fsspec_url, list_alternatives
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..tracker import JobTracker
+    from ..jobs.tracker import JobTracker
 
 
 def configuration(session: FlinkSession) -> pd.DataFrame:
@@ -80,8 +80,6 @@ def checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
 
 
 def _normal(path: str) -> str:
-    from ..resume import fsspec_url
-
     return fsspec_url(path).rstrip("/")
 
 

@@ -11,32 +11,9 @@ import json
 import re
 from typing import Any
 
-# "java.io.IOException: msg", "Caused by: org.x.FooException: msg", "org.x.Outer$InnerError"
-_THROWABLE = re.compile(
-    r"^(?:Caused by: )?((?:[A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(?:Exception|Error|Throwable))"
-    r"(?::\s*(.*))?$"
-)
+from ..traces import summarize_java_trace
 
-
-def summarize_java_trace(text: str) -> str:
-    """One line from a Java stack trace: ``SimpleName: message`` of its deepest cause.
-
-    Wrappers (``CompletionException``, ``JobException: Recovery is suppressed ...``) come
-    first in a trace and the specific cause last, so the last throwable with a message wins.
-    Text that is not a stack trace gives its first non-blank line.
-    """
-    found: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        match = _THROWABLE.match(line.strip())
-        if match and not line.startswith(("\t", " ")):
-            found.append((match.group(1).rsplit(".", 1)[-1], (match.group(2) or "").strip()))
-    for name, message in reversed(found):
-        if message and message != "null":
-            return f"{name}: {message}"
-    if found:
-        return found[-1][0]
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
+__all__ = ["flink_errors", "mentions_missing_job", "summarize_java_trace"]
 
 def flink_errors(body: str) -> list[str]:
     """The ``errors`` list of a Flink REST error body, or [] when the body is something else."""

@@ -19,7 +19,7 @@ UPDATES = "work/updates.json"
 SENDER = """\
 import json, os, threading
 import comm
-from jupyter_flink.comm import TARGET_NAME, send_metadata_updates
+from jupyter_flink.recording.comm import TARGET_NAME, send_metadata_updates
 
 def send_all(updates):
     path = os.environ.get("JPY_SESSION_NAME")

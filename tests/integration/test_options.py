@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from jupyter_flink import option_discovery
-from jupyter_flink.conf import parse_conf
 from jupyter_flink.errors import ConfigurationError
-from jupyter_flink.gateway import get_gateway, java_configuration
-from jupyter_flink.option_discovery import OptionInfo
-from jupyter_flink.options import OptionRegistry, Resolved
+from jupyter_flink.flink.gateway import get_gateway, java_configuration
+from jupyter_flink.options import discovery as option_discovery
+from jupyter_flink.options.discovery import OptionInfo
+from jupyter_flink.options.registry import OptionRegistry, Resolved
+from jupyter_flink.parsing.conf import parse_conf
 from tests.support.seeds import (
     SEED_000,
     SEED_004_FAILURE_RATE,

@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from jupyter_flink.cluster import LocalCluster, remote_environment
 from jupyter_flink.errors import JobError, RestError
+from jupyter_flink.flink.cluster import LocalCluster, remote_environment
 from jupyter_flink.rest import (
     FlinkRestClient,
     JobNotFound,
@@ -32,7 +32,7 @@ UNKNOWN_JOB = "0123456789abcdef0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    from jupyter_flink.gateway import get_gateway
+    from jupyter_flink.flink.gateway import get_gateway
 
     # Flink's close() waits for unread savepoint results for rest.async.store-duration
     # (5 min by default): keep it short so a failing test cannot stall the teardown.

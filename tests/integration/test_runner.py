@@ -22,9 +22,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from jupyter_flink import cli
-from jupyter_flink.journal import Journal
-from jupyter_flink.tracker import cell_metadata
+from jupyter_flink.headless import cli
+from jupyter_flink.recording.journal import Journal
+from jupyter_flink.recording.record import cell_metadata
 from tests.support import flink
 from tests.support.kernel import alive, child_pids, kill_quietly
 from tests.support.waiting import wait_until
@@ -112,7 +112,7 @@ class Run:
 
 
 def run_cli(*args: str, watch: Path | None = None, watch_cells: tuple[str, ...] = ()) -> Run:
-    """``python -m jupyter_flink.cli run ...`` as a user runs it; optionally watch the file.
+    """``python -m jupyter_flink.headless.cli run ...`` as a user runs it; maybe watch the file.
 
     While it runs, the notebook is read (and validated) until ``watch_cells`` all carry a
     ``latest_checkpoint_path`` whose ``_metadata`` exists: it is written as updates arrive.
@@ -120,7 +120,7 @@ def run_cli(*args: str, watch: Path | None = None, watch_cells: tuple[str, ...] 
     """
     env = {**os.environ,
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "jupyter_flink.cli", "run", *args],
+    process = subprocess.Popen([sys.executable, "-m", "jupyter_flink.headless.cli", "run", *args],
                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     seen: dict[str, dict[str, Any]] = {}

@@ -19,8 +19,8 @@ from typing import Any
 
 from jupyter_client.manager import KernelManager
 
-from jupyter_flink.comm import TARGET_NAME as METADATA_TARGET
-from jupyter_flink.comm import updates_in
+from jupyter_flink.recording.comm import TARGET_NAME as METADATA_TARGET
+from jupyter_flink.recording.comm import updates_in
 
 from .waiting import wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from jupyter_flink.autosave import AutoSavepoints
+from jupyter_flink.jobs.autosave import AutoSavepoints
 from tests.support.waiting import wait_until
 
 

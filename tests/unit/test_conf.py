@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_flink.conf import ConfEntry, parse_conf
 from jupyter_flink.errors import ConfigurationError
+from jupyter_flink.parsing.conf import ConfEntry, parse_conf
 from tests.support.seeds import (
     SEED_000,
     SEED_004_FAILURE_RATE,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_flink import display
-from jupyter_flink.display import JobView
-from jupyter_flink.jobs import Owner, TrackedJob
+from jupyter_flink.display import job_status as display
+from jupyter_flink.display.job_status import JobView
+from jupyter_flink.jobs.registry import Owner, TrackedJob
 from tests.support.waiting import wait_until
 
 INTERVAL_S = 0.1

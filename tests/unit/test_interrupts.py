@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from jupyter_flink.interrupts import interrupt_held
+from jupyter_flink.flink.interrupts import interrupt_held
 
 
 def _interrupt_self() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_flink.journal import Journal, journal_path_for
+from jupyter_flink.recording.journal import Journal, journal_path_for
 
 
 def test_beside_the_notebook(tmp_path: Path) -> None:

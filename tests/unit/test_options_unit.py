@@ -9,24 +9,21 @@ from pathlib import Path
 import pytest
 
 from jupyter_flink.errors import ConfigurationError
-from jupyter_flink.interpreter_keys import (
-    INTERPRETER_KEYS,
-    interpreter_defaults,
-    parse_headers,
-)
-from jupyter_flink.option_discovery import (
+from jupyter_flink.options.cache import SCHEMA_VERSION, cache_file
+from jupyter_flink.options.cache import read_cache as _read_cache
+from jupyter_flink.options.cache import write_cache as _write_cache
+from jupyter_flink.options.discovery import (
     OptionInfo,
     Rejection,
     first_sentence,
     format_duration,
 )
-from jupyter_flink.options import (
-    SCHEMA_VERSION,
-    OptionRegistry,
-    _read_cache,
-    _write_cache,
-    cache_file,
+from jupyter_flink.options.interpreter_keys import (
+    INTERPRETER_KEYS,
+    interpreter_defaults,
+    parse_headers,
 )
+from jupyter_flink.options.registry import OptionRegistry
 
 CONF = "org.apache.flink.configuration."
 

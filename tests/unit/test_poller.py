@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from jupyter_flink import poller as poller_module
 from jupyter_flink.errors import RestError
-from jupyter_flink.poller import JobPoller, Observation
+from jupyter_flink.jobs import poller as poller_module
+from jupyter_flink.jobs.poller import JobPoller, Observation
 from tests.support.waiting import wait_until
 
 

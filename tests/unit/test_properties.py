@@ -8,15 +8,19 @@ from datetime import timedelta
 import pytest
 
 from jupyter_flink.errors import PropertyError
-from jupyter_flink.properties import (
+from jupyter_flink.parsing.durations import parse_duration as parse_any_duration
+from jupyter_flink.parsing.header import (
     KINDS,
-    PROPERTY_HELP,
-    ParagraphProperties,
-    parse_duration,
     parse_header,
     rewrite_cell_magic_line,
     split_magic_header,
 )
+from jupyter_flink.parsing.properties import PROPERTY_HELP, ParagraphProperties
+
+
+def parse_duration(text: str) -> timedelta:
+    """Durations as cell headers read them: a bare number is milliseconds (Flink's rule)."""
+    return parse_any_duration(text, bare_unit="ms")
 
 
 def props(header: str, kind: str = "ssql") -> ParagraphProperties:
@@ -416,13 +420,15 @@ def test_restart_policy_is_normalized(text: str) -> None:
         ("1000ms", timedelta(seconds=1)),
         ("5 MIN", timedelta(minutes=5)),
         ("3 seconds", timedelta(seconds=3)),
+        ("1.5h", timedelta(minutes=90)),  # one duration grammar everywhere (as the CLI)
+        ("1m30s", timedelta(seconds=90)),
     ],
 )
 def test_auto_savepoint_interval_durations(text: str, delta: timedelta) -> None:
     assert props(f"(autoSavepointInterval={text})", "flink").auto_savepoint_interval == delta
 
 
-@pytest.mark.parametrize("text", ["500ms", "999", "0s", "ten minutes", "10 fortnights", "1.5h", ""])
+@pytest.mark.parametrize("text", ["500ms", "999", "0s", "ten minutes", "10 fortnights", "0.5s", ""])
 def test_bad_auto_savepoint_interval(text: str) -> None:
     with pytest.raises(PropertyError, match=r"autoSavepointInterval=.*expected a duration >= 1 s"):
         props(f"(autoSavepointInterval={text})", "flink")

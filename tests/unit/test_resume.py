@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_flink.errors import StateNotFoundError
-from jupyter_flink.resume import (
-    Recorded,
-    check_restore_path,
-    choose_restore_path,
-    fsspec_url,
-    list_alternatives,
-    recorded_for_cell,
-)
+from jupyter_flink.execution.resume import Recorded, choose_restore_path, recorded_for_cell
+from jupyter_flink.recording.storage import check_restore_path, fsspec_url, list_alternatives
 
 SP = "file:/tmp/sp/savepoint-aa-1"
 CHK = "file:/tmp/chk/job/chk-7"
@@ -119,7 +113,7 @@ def test_unknown_scheme_passes_through_with_a_note() -> None:
 def test_newest_restore_point_picks_the_last_written(tmp_path: Path) -> None:
     import os
 
-    from jupyter_flink.resume import newest_restore_point
+    from jupyter_flink.recording.storage import newest_restore_point
 
     older = _checkpoint(tmp_path / "chk" / "job", "chk-4")
     newer = _checkpoint(tmp_path / "sp", "savepoint-ab-1")

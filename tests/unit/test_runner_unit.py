@@ -12,29 +12,24 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from jupyter_flink import cli, comm
-from jupyter_flink.journal import Journal
-from jupyter_flink.runner import (
+from jupyter_flink.headless import cli
+from jupyter_flink.headless.notebooks import ensure_cell_ids, read_notebook, write_notebook
+from jupyter_flink.headless.parameters import (
+    INJECTED_TAG,
+    inject_parameters,
+    parse_param,
+)
+from jupyter_flink.headless.runner import (
     CellAwareKernelClient,
     CellFailure,
     FlinkNotebookClient,
     request_metadata,
 )
-from jupyter_flink.runner_params import (
-    INJECTED_TAG,
-    inject_parameters,
-    parse_duration,
-    parse_param,
-)
-from jupyter_flink.sync import (
-    apply_entries,
-    apply_update,
-    ensure_cell_ids,
-    merge_flink_metadata,
-    read_notebook,
-    sync_notebook,
-    write_notebook,
-)
+from jupyter_flink.headless.sync import apply_entries, apply_update, sync_notebook
+from jupyter_flink.parsing.durations import parse_duration
+from jupyter_flink.recording import comm
+from jupyter_flink.recording.journal import Journal
+from jupyter_flink.recording.record import merge_records as merge_flink_metadata
 
 CHK = "file:/tmp/chk/job/chk-4"
 SP = "file:/tmp/sp/savepoint-1"
@@ -67,13 +62,13 @@ def record(cell_id: str, updated: str = "2024-01-01T00:00:00.000+00:00",
     (" 2 min ", 120), ("0s", 0), ("1h 2m 3s", 3723),
 ])
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+    assert parse_duration(text, bare_unit="s").total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "soon", "5x", "-3s", "inf", "nan", "1m x", "s"])
 def test_parse_duration_rejects_what_it_cannot_read(text: str) -> None:
     with pytest.raises(ValueError, match=r"e\.g\. 30s, 2min"):
-        parse_duration(text)
+        parse_duration(text, bare_unit="s")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

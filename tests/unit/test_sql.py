@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_flink.errors import StatementError
-from jupyter_flink.sql import (
+from jupyter_flink.parsing.sql import (
     Statement,
     StatementKind,
     classify,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from jupyter_flink.jobs import Owner, TrackedJob
-from jupyter_flink.journal import Journal, journal_path_for
-from jupyter_flink.poller import Observation
+from jupyter_flink.jobs.poller import Observation
+from jupyter_flink.jobs.registry import Owner, TrackedJob
+from jupyter_flink.jobs.tracker import JobTracker
+from jupyter_flink.recording.journal import Journal, journal_path_for
 from jupyter_flink.rest import CheckpointInfo
-from jupyter_flink.tracker import JobTracker
 
 
 def checkpoint(job_id: str, number: int) -> CheckpointInfo:

@@ -1,0 +1,466 @@
+"""One Flink session per kernel: configuration, the cluster, and the environments.
+
+The session owns what ``%%flink.conf`` configured, starts the JVM and the cluster lazily on
+the first job, and builds ``senv`` (StreamExecutionEnvironment), ``stenv`` (streaming
+StreamTableEnvironment) and ``btenv`` (batch table environment). ``stenv`` and ``btenv``
+share one catalog, so a table created in ``%%flink.ssql`` is visible in ``%%flink.bsql``.
+
+Every job gets its own configuration (the conf, plus the cell's properties such as jobName
+or the path to restore from) through :meth:`FlinkSession.job_scope`, which sets the keys on
+the environments for the duration of one cell and then puts back what was there before:
+Flink copies table settings into the execution environment for good, so without the scope
+one cell's restore path would leak into the next cell's job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ClusterError, ConfigurationError
+from ..options.interpreter_keys import (
+    interpreter_defaults,
+    is_interpreter_key,
+    parse_headers,
+    resolve_interpreter,
+)
+from .cluster import Cluster, LocalCluster, RemoteCluster, remote_environment
+from .gateway import get_gateway, java_gateway_started
+
+if TYPE_CHECKING:
+    from ..options.registry import OptionRegistry
+    from ..parsing.conf import ConfEntry
+
+HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
+CATALOG = "default_catalog"
+DATABASE = "default_database"
+# Each table environment's own built-in catalog is renamed so the shared one can carry the
+# familiar name (and SQL job names read "insert-into_default_catalog...").
+_PRIVATE_CATALOG = "jupyter_flink_builtin"
+
+def default_job_settings() -> dict[str, str]:
+    """Flink settings every job gets unless %%flink.conf says otherwise.
+
+    Checkpoints and savepoints go to Jupyter's data dir and survive a cancel, because
+    resuming a cell from its latest checkpoint is the point of recording it.
+    """
+    from jupyter_core.paths import jupyter_data_dir
+
+    base = Path(jupyter_data_dir()) / "flink"
+    return {
+        "execution.checkpointing.dir": (base / "checkpoints").as_uri(),
+        "execution.checkpointing.savepoint-dir": (base / "savepoints").as_uri(),
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+    }
+
+
+@dataclass
+class ConfLayer:
+    """The settings one ``%%flink.conf`` cell contributed (re-running the cell replaces them)."""
+
+    flink: dict[str, str] = field(default_factory=dict)
+    interpreter: dict[str, str] = field(default_factory=dict)
+
+
+class FlinkSession:
+    """Configuration, JVM, cluster and environments of one kernel."""
+
+    def __init__(self, *, options: OptionRegistry | None = None,
+                 busy: Callable[[], bool] = lambda: False,
+                 announce: Callable[[str], None] = lambda message: None):
+        self._layers: dict[str, ConfLayer] = {}
+        self._options = options
+        self.busy = busy  # whether jobs still run: the job registry knows
+        self._announce = announce
+        self._lock = threading.RLock()
+        self._scope_lock = threading.RLock()
+        self.gateway: Any = None
+        self.cluster: Cluster | None = None
+        self._envs: _Environments | None = None
+
+    # ----------------------------------------------------------------- configuration
+
+    @property
+    def options(self) -> OptionRegistry:
+        if self._options is None:
+            from ..options.registry import OptionRegistry
+
+            self._options = OptionRegistry.load(self._gateway())
+        return self._options
+
+    def interpreter_setting(self, key: str) -> str:
+        merged = interpreter_defaults()
+        for layer in self._layers.values():
+            merged.update(layer.interpreter)
+        return merged[key]
+
+    def flink_settings(self) -> dict[str, str]:
+        """The Flink settings %%flink.conf cells made, in the order the cells last ran."""
+        merged: dict[str, str] = {}
+        for layer in self._layers.values():
+            merged.update(layer.flink)
+        return merged
+
+    def job_settings(self) -> dict[str, str]:
+        """Defaults plus configured job-scope settings: the base of every job's configuration."""
+        settings = default_job_settings()
+        if self._wanted_mode() == "local":
+            # Python functions run in workers the embedded TaskManager starts: use this
+            # kernel's interpreter (it has PyFlink), not whatever "python" is on PATH.
+            settings["python.executable"] = sys.executable
+        settings.update({k: v for k, v in self.flink_settings().items()
+                         if self.options.scope(k) == "job"})
+        return settings
+
+    def cluster_settings(self) -> dict[str, str]:
+        return {k: v for k, v in self.flink_settings().items()
+                if self.options.scope(k) == "cluster"}
+
+    def configure(self, source: str, entries: Sequence[ConfEntry]) -> list[str]:
+        """Apply one %%flink.conf cell (``source`` identifies it); returns notices.
+
+        Validates everything before changing anything, so a bad line leaves the previous
+        configuration in force.
+        """
+        layer = ConfLayer()
+        notices: list[str] = []
+        # Interpreter keys first, in Python: the headers must be known before the JVM starts
+        # (the option registry below starts it), since Flink's client reads them from its env.
+        ordered = sorted(entries, key=lambda e: not is_interpreter_key(e.key))
+        headers_before = os.environ.get(HEADERS_ENV)
+        for entry in ordered:
+            try:
+                if is_interpreter_key(entry.key):
+                    key, value, notice = resolve_interpreter(entry.key, entry.value)
+                    layer.interpreter[key] = value
+                else:
+                    resolved = self.options.resolve(entry.key, entry.value)
+                    layer.flink.update(dict(resolved.settings))
+                    notice = resolved.notice
+            except ConfigurationError as exc:
+                _restore_env(HEADERS_ENV, headers_before)  # a bad cell changes nothing
+                raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
+                                         fix=exc.fix, details=exc.details) from exc
+            if is_interpreter_key(entry.key) and entry.key.endswith(".headers"):
+                notices.extend(self._export_headers(layer.interpreter[
+                    "flink.execution.remote.headers"]))
+            if notice:
+                notices.append(f"Line {entry.line}: {notice}")
+        with self._lock:
+            previous = self._layers.pop(source, None)
+            self._layers[source] = layer
+            try:
+                notices.extend(self._apply_to_running_cluster())
+            except ConfigurationError:
+                if previous is not None:
+                    self._layers[source] = previous
+                else:
+                    self._layers.pop(source, None)
+                raise
+        return notices
+
+    def _export_headers(self, text: str) -> list[str]:
+        """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission).
+
+        Flink reads them from the JVM's FLINK_REST_CLIENT_HEADERS, so they only reach a JVM
+        started afterwards.
+        """
+        value = "\n".join(f"{k}:{v}" for k, v in parse_headers(text).items())
+        if os.environ.get(HEADERS_ENV, "") == value:
+            return []
+        os.environ[HEADERS_ENV] = value
+        if self.gateway is not None or java_gateway_started():
+            return ["flink.execution.remote.headers: the Flink JVM already runs, so job "
+                    "submissions get the new headers only after a kernel restart (status "
+                    "polling uses them at once)."]
+        return []
+
+    def reset_configuration(self) -> None:
+        with self._lock:
+            self._layers.clear()
+
+    def _apply_to_running_cluster(self) -> list[str]:
+        """Cluster-scope or mode changes after start: restart the embedded cluster if idle."""
+        if self._envs is None or self.cluster is None:
+            return []
+        mode_changed = self._wanted_mode() != ("local" if self.cluster.is_local else "remote")
+        if isinstance(self.cluster, LocalCluster) and not mode_changed:
+            if dict(self.cluster.settings) == self.cluster_settings():
+                return []
+        elif not mode_changed and self.cluster_settings():
+            keys = ", ".join(sorted(self.cluster_settings()))
+            return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
+                    "settings); the cluster keeps its own configuration."]
+        elif not mode_changed:
+            return []
+        if self.busy():
+            raise ConfigurationError(
+                "These settings only take effect when the cluster (re)starts, and jobs are "
+                "still running on it.",
+                fix="Stop them first (%flink.cancel --all or %flink.stop --all), then re-run "
+                "this cell; or restart the kernel.",
+            )
+        self._restart()
+        return ["The cluster was restarted to apply the new cluster settings."]
+
+    def _wanted_mode(self) -> str:
+        return self.interpreter_setting("flink.execution.mode")
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def _gateway(self) -> Any:
+        if self.gateway is None:
+            self.gateway = get_gateway()
+        return self.gateway
+
+    @property
+    def started(self) -> bool:
+        return self._envs is not None
+
+    def start(self) -> None:
+        """Start the JVM, the cluster (local mode) and the environments, once."""
+        with self._lock:
+            if self._envs is not None:
+                return
+            gateway = self._gateway()
+            cluster = self._make_cluster(gateway)
+            cluster.start()
+            # A remote cluster's own settings are its business; the client-side ones (TLS,
+            # rest.client.*) are among the cluster-scope keys, so the client gets them all.
+            client = {} if cluster.is_local else self.cluster_settings()
+            try:
+                self._envs = _Environments.build(gateway, cluster, client)
+            except Exception:
+                cluster.stop()
+                raise
+            self.cluster = cluster
+            self._announce(self.describe_cluster())
+
+    def describe_cluster(self) -> str:
+        if self.cluster is None:
+            return "No Flink cluster yet: the embedded one starts with the first job."
+        if self.cluster.is_local:
+            return (f"Embedded Flink cluster running; REST API at {self.cluster.rest_url} "
+                    "(loopback only).")
+        return f"Using the remote Flink cluster at {self.cluster.rest_url}."
+
+    def _make_cluster(self, gateway: Any) -> Cluster:
+        if self._wanted_mode() == "local":
+            return LocalCluster(gateway, self.cluster_settings())
+        return self._remote_cluster()
+
+    def _remote_cluster(self) -> RemoteCluster:
+        host = self.interpreter_setting("flink.execution.remote.host")
+        if not host:
+            raise ConfigurationError(
+                "flink.execution.mode is remote, but flink.execution.remote.host is not set.",
+                key="flink.execution.remote.host",
+                fix="Add `flink.execution.remote.host <host>` and "
+                "`flink.execution.remote.port <port>` to %%flink.conf.",
+            )
+        return RemoteCluster(
+            host=host,
+            port=int(self.interpreter_setting("flink.execution.remote.port")),
+            https=self.interpreter_setting("flink.execution.remote.https") == "true",
+            headers=parse_headers(self.interpreter_setting("flink.execution.remote.headers")),
+        )
+
+    def _restart(self) -> None:
+        catalog = self._envs.catalog if self._envs else None
+        self.stop()
+        self.start()
+        if catalog is not None and self._envs is not None:
+            self._envs.adopt_catalog(catalog)
+
+    def stop(self) -> None:
+        """Stop the embedded cluster (remote clusters are left alone)."""
+        with self._lock:
+            cluster, self.cluster = self.cluster, None
+            self._envs = None
+            if cluster is not None:
+                cluster.stop()
+
+    # ----------------------------------------------------------------- environments
+
+    @property
+    def envs(self) -> _Environments:
+        self.start()
+        assert self._envs is not None
+        return self._envs
+
+    def cluster_is_local(self) -> bool:
+        return self.cluster is None or self.cluster.is_local
+
+    def rest_headers(self) -> dict[str, str]:
+        """Extra HTTP headers for the REST API (an auth proxy in front of a remote cluster)."""
+        if self._wanted_mode() == "local":
+            return {}
+        return parse_headers(self.interpreter_setting("flink.execution.remote.headers"))
+
+    @property
+    def rest_url(self) -> str:
+        """The cluster's REST URL; a remote cluster's is known before anything started."""
+        if self.cluster is not None:
+            return self.cluster.rest_url
+        if self._wanted_mode() == "remote":
+            return self._remote_cluster().rest_url
+        raise ClusterError("The embedded Flink cluster is not started yet.")
+
+    @property
+    def remote(self) -> bool:
+        return self._wanted_mode() == "remote"
+
+    @contextmanager
+    def job_scope(self, overrides: Mapping[str, str], *, batch: bool | None = None
+                  ) -> Iterator[Submissions]:
+        """Configure the environments for the jobs of one cell; yields what it submits.
+
+        ``batch`` picks the environments to configure (None: all of them, for %%flink code).
+        What the cell's own code changes in the configuration is kept; what the scope set
+        is put back.
+        """
+        settings = {**self.job_settings(), **overrides}
+        envs = self.envs
+        configs = envs.configurations(batch)
+        # One scope at a time: the environments are shared, and a cell resubmitted in the
+        # background (restartPolicy) must not mix its settings with a cell running now.
+        with self._scope_lock:
+            before = [_snapshot(envs.mapper, c) for c in configs]
+            for conf in configs:
+                for key, value in settings.items():
+                    conf.setString(key, value)
+            applied = [_snapshot(envs.mapper, c) for c in configs]
+            envs.submitted.drain()  # nothing from before this scope
+            try:
+                yield Submissions(envs.submitted)
+            finally:
+                for conf, old, mid in zip(configs, before, applied):
+                    _restore_keeping_changes(envs.mapper, conf, old, mid)
+
+
+@dataclass
+class _Environments:
+    """senv/stenv for streaming, benv/btenv for batch, one shared catalog."""
+
+    senv: Any
+    stenv: Any
+    benv: Any
+    btenv: Any
+    catalog: Any
+    mapper: Any
+    submitted: Any  # java/SubmittedJobs.java, registered on both environments
+
+    @classmethod
+    def build(cls, gateway: Any, cluster: Cluster,
+              client_settings: Mapping[str, str]) -> _Environments:
+        from pyflink.datastream import StreamExecutionEnvironment
+        from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+        from .notebook_env import NotebookStreamExecutionEnvironment
+
+        jvm = gateway.jvm
+        from .java_helpers import load_class, new_instance
+
+        listener = new_instance(gateway, load_class(gateway, "SubmittedJobs.java",
+                                                    "jupyterflink.SubmittedJobs"))
+        senv = NotebookStreamExecutionEnvironment(
+            remote_environment(gateway, cluster, client_settings))
+        benv = StreamExecutionEnvironment(remote_environment(
+            gateway, cluster, {**client_settings, "execution.runtime-mode": "BATCH"}))
+        for env in (senv, benv):
+            env._j_stream_execution_environment.registerJobListener(listener)
+        stenv = StreamTableEnvironment.create(senv, EnvironmentSettings.new_instance()
+                                              .in_streaming_mode()
+                                              .with_built_in_catalog_name(_PRIVATE_CATALOG)
+                                              .build())
+        btenv = StreamTableEnvironment.create(benv, EnvironmentSettings.new_instance()
+                                              .in_batch_mode()
+                                              .with_built_in_catalog_name(_PRIVATE_CATALOG)
+                                              .build())
+        catalog = jvm.org.apache.flink.table.catalog.GenericInMemoryCatalog(CATALOG, DATABASE)
+        mapper = jvm.org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind \
+            .ObjectMapper()
+        envs = cls(senv, stenv, benv, btenv, catalog, mapper, listener)
+        envs.adopt_catalog(catalog)
+        _let_any_thread_plan(gateway, stenv)
+        return envs
+
+    def adopt_catalog(self, catalog: Any) -> None:
+        self.catalog = catalog
+        for tenv in (self.stenv, self.btenv):
+            tenv._j_tenv.registerCatalog(CATALOG, catalog)
+            tenv.use_catalog(CATALOG)
+            tenv.use_database(DATABASE)
+
+    def configurations(self, batch: bool | None) -> list[Any]:
+        """The live Java Configuration objects a job of this kind is built from."""
+        streaming = [self.senv._j_stream_execution_environment.getConfiguration(),
+                     self.stenv.get_config().get_configuration()._j_configuration]
+        batches = [self.benv._j_stream_execution_environment.getConfiguration(),
+                   self.btenv.get_config().get_configuration()._j_configuration]
+        if batch is None:
+            return streaming + batches
+        return batches if batch else streaming
+
+
+class Submissions:
+    """The jobs submitted within one job scope, as Flink's JobListener saw them (in the JVM)."""
+
+    def __init__(self, listener: Any):
+        self._listener = listener
+        self._ids: list[str] = []
+
+    def job_ids(self) -> list[str]:
+        drained = self._listener.drain()
+        if drained:
+            self._ids.extend(drained.split(","))
+        return list(self._ids)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _let_any_thread_plan(gateway: Any, tenv: Any) -> None:
+    """Work around FLINK-23020: planning fails on py4j threads other than the first one.
+
+    See java/PlannerThreads.java. Both table environments share the planner's classes.
+    """
+    from .java_helpers import invoke_static, load_class
+
+    fix = load_class(gateway, "PlannerThreads.java", "jupyterflink.PlannerThreads")
+    invoke_static(gateway, fix, "install", ["java.lang.Class"],
+                  tenv._j_tenv.getPlanner().getClass())
+
+
+def _snapshot(mapper: Any, conf: Any) -> dict[str, str]:
+    # One py4j round trip instead of two per key.
+    return dict(json.loads(mapper.writeValueAsString(conf.toMap())))
+
+
+def _restore_keeping_changes(mapper: Any, conf: Any, before: Mapping[str, str],
+                             applied: Mapping[str, str]) -> None:
+    """Put ``conf`` back to ``before``, but keep what changed after ``applied``."""
+    after = _snapshot(mapper, conf)
+    target = dict(before)
+    for key, value in after.items():
+        if applied.get(key) != value:
+            target[key] = value
+    for key in applied:
+        if key not in after and key in target:
+            del target[key]
+    for key in set(after) - set(target):
+        conf.removeKey(key)
+    for key, value in target.items():
+        if after.get(key) != value:
+            conf.setString(key, value)
