@@ -205,7 +205,7 @@ class Bench:
 
     def live_table(self, refreshes: int = 0) -> tuple[Rate, dict[str, list[float]]]:
         """(c) The live table pipeline; then (d) ``refreshes`` timed refreshes of it."""
-        from jupyter_flink.execution.live_select import LiveTable
+        from jupyter_flink.display.live_table import LiveTable
         from jupyter_flink.flink.live_result import open_live_result
         from jupyter_flink.parsing.properties import ParagraphProperties
 
@@ -249,7 +249,7 @@ class Bench:
         """Force ``count`` refreshes (after 20 untimed ones) and time them and their parts."""
         import os
 
-        from jupyter_flink.flink.live_result import parse_snapshot
+        from jupyter_flink.display.snapshots import parse_snapshot
 
         timings: dict[str, list[float]] = {"total": [], "fetch": [], "pandas": [],
                                            "render": [], "jvm": []}

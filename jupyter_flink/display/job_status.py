@@ -2,6 +2,7 @@
 
 Updates are ``update_display_data`` messages keyed by display id, sent from the poller
 thread; JupyterLab routes them to the output that the cell created, whatever cell runs now.
+:class:`JobDisplays` keeps one :class:`JobView` per job and listens to the job tracker.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import html
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from ..jobs.registry import TrackedJob
+from .formatting import format_duration, format_time_ms, short_name
 
 _STATE_COLOURS = {
     "LOST": "#6d6d6d",
@@ -24,31 +25,9 @@ _STATE_COLOURS = {
 # UI does (web.refresh-interval, 3 s): each refresh costs the kernel and every frontend some
 # work, and with checkpoints every second in ten cells they add up. Changes of state and
 # notices show at once; recorded paths go to cell metadata on each checkpoint regardless.
+# Both are FlinkMagics settings (status_refresh_interval, uptime_refresh_interval).
 MIN_UPDATE_INTERVAL_S = 3.0
 UPTIME_ONLY_EVERY_S = 15.0  # when only the uptime changed: the cell need not tick each second
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def format_time_ms(millis: int | None) -> str:
-    if not millis:
-        return "-"
-    return datetime.fromtimestamp(millis / 1000).strftime("%H:%M:%S")
-
-
-def short_name(name: str, limit: int = 60) -> str:
-    """A job name fit for a heading: unnamed SQL jobs are named after their statement."""
-    first = " ".join(name.split())
-    return first if len(first) <= limit else first[:limit - 1] + "\u2026"
 
 
 def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
@@ -69,6 +48,8 @@ def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
         rows.append(("failure", job.failure))
     if job.notice:
         rows.append(("note", job.notice))
+    if job.recording_problem:
+        rows.append(("recording", job.recording_problem))
     return rows
 
 
@@ -108,9 +89,13 @@ class JobView:
     resubmitted job takes over its predecessor's view by replacing ``source``.
     """
 
-    def __init__(self, source: Callable[[], TrackedJob | None], rest_url: str | None = None):
+    def __init__(self, source: Callable[[], TrackedJob | None], rest_url: str | None = None, *,
+                 min_update_interval_s: float = MIN_UPDATE_INTERVAL_S,
+                 uptime_only_every_s: float = UPTIME_ONLY_EVERY_S):
         self.source = source
         self.rest_url = rest_url
+        self.min_update_interval_s = min_update_interval_s
+        self.uptime_only_every_s = uptime_only_every_s
         self._handle: Any = None
         self._lock = threading.Lock()
         self._last_sent = 0.0
@@ -136,7 +121,7 @@ class JobView:
         if self._handle is None:
             return
         with self._lock:
-            wait = self._last_sent + MIN_UPDATE_INTERVAL_S - time.monotonic()
+            wait = self._last_sent + self.min_update_interval_s - time.monotonic()
             if not force and wait > 0:
                 if self._timer is None:
                     self._timer = threading.Timer(wait, self._flush)
@@ -160,8 +145,57 @@ class JobView:
             facts = render_text(job, self.rest_url, uptime=False)
             now = time.monotonic()
             if not force and facts == self._last_facts and \
-                    now - self._last_sent < UPTIME_ONLY_EVERY_S:
+                    now - self._last_sent < self.uptime_only_every_s:
                 return
             self._last_facts = facts
             self._last_sent = now
             self._handle.update(self.bundle(job), raw=True)
+
+
+class JobDisplays:
+    """The status output of each job of the kernel (a listener of the job tracker)."""
+
+    def __init__(self, get_job: Callable[[str], TrackedJob | None],
+                 rest_url: Callable[[], str | None] = lambda: None, *,
+                 min_update_interval_s: float = MIN_UPDATE_INTERVAL_S,
+                 uptime_only_every_s: float = UPTIME_ONLY_EVERY_S):
+        self._get_job = get_job
+        self._rest_url = rest_url
+        self.min_update_interval_s = min_update_interval_s
+        self.uptime_only_every_s = uptime_only_every_s
+        self._views: dict[str, JobView] = {}
+        self._lock = threading.Lock()
+
+    def show(self, job_id: str, *, takes_over: str | None = None) -> None:
+        """Show the job's status: in the cell being executed (call on the kernel thread), or
+        in place of an earlier job's output (a resubmission shows where its cell is)."""
+        def source() -> TrackedJob | None:
+            return self._get_job(job_id)
+
+        with self._lock:
+            view = self._views.get(takes_over) if takes_over else None
+            if view is None:
+                view = JobView(source, self._rest_url(),
+                               min_update_interval_s=self.min_update_interval_s,
+                               uptime_only_every_s=self.uptime_only_every_s)
+                self._views[job_id] = view
+                shown = False
+            else:
+                self._views[job_id] = view
+                view.source = source
+                shown = True
+        if shown:
+            view.update(force=True)
+        else:
+            view.show()
+
+    def job_tracked(self, job: TrackedJob) -> None:
+        pass  # shown by the cell that runs it (show), which knows where
+
+    def job_changed(self, job: TrackedJob, *, urgent: bool) -> None:
+        view = self._views.get(job.job_id)
+        if view is not None:
+            view.update(force=urgent)
+
+    def job_ended(self, job: TrackedJob) -> None:
+        pass  # its last change is urgent: job_changed shows it

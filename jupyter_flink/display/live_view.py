@@ -1,5 +1,6 @@
 """How a live result looks in the cell: the table (or the template), counters, notes, and
-why the query stopped. Plain HTML and text writers: pandas' are ~7 times slower."""
+why the query stopped. Plain HTML and text writers: pandas' are several times slower (it is
+redrawn every refresh; figures in bench/README.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..flink.live_result import Snapshot
 from ..jobs.registry import TERMINAL_STATES, TrackedJob
-from .job_status import short_name
+from .formatting import short_name
+from .snapshots import Snapshot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,8 +52,8 @@ def _cell(value: Any) -> str:
 
 
 def html_table(frame: pd.DataFrame) -> str:
-    """A plain HTML table of ``frame`` (8x faster than ``DataFrame.to_html``: it is redrawn
-    at every refresh)."""
+    """A plain HTML table of ``frame`` (much faster than ``DataFrame.to_html``: it is
+    redrawn at every refresh)."""
     escape = html.escape
     head = "".join(f"<th>{escape(str(name))}</th>" for name in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(_cell(v))}</td>" for v in row) + "</tr>"

@@ -8,7 +8,6 @@ code path after start-up (PyFlink's own local mode would start a new MiniCluster
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 import traceback
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ClusterError, ConfigurationError, RestError
+from ..rest.http import is_loopback
 from .gateway import java_configuration, java_error_summary
 
 LOOPBACK = "127.0.0.1"
@@ -84,7 +84,7 @@ class LocalCluster:
         """Defaults, then the user's cluster settings, then the loopback pins."""
         for key in _LOOPBACK_ONLY:
             value = self.settings.get(key)
-            if value is not None and not _is_loopback(value):
+            if value is not None and not is_loopback(value):
                 raise ConfigurationError(
                     f"{key}={value}: the embedded cluster's REST endpoint can run arbitrary "
                     "code, so it only listens on 127.0.0.1.",
@@ -178,15 +178,6 @@ def remote_environment(gateway: Any, cluster: Cluster, settings: Mapping[str, st
     no_jars = gateway.new_array(jvm.String, 0)
     return jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment \
         .createRemoteEnvironment(cluster.host, cluster.port, conf, no_jars)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _close_quietly(mini_cluster: Any) -> None:

@@ -14,7 +14,6 @@ one cell's restore path would leak into the next cell's job.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -31,7 +30,8 @@ from ..options.interpreter_keys import (
     parse_headers,
     resolve_interpreter,
 )
-from .cluster import Cluster, LocalCluster, RemoteCluster, remote_environment
+from .cluster import Cluster, LocalCluster, RemoteCluster
+from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
 
 if TYPE_CHECKING:
@@ -39,11 +39,6 @@ if TYPE_CHECKING:
     from ..parsing.conf import ConfEntry
 
 HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
-CATALOG = "default_catalog"
-DATABASE = "default_database"
-# Each table environment's own built-in catalog is renamed so the shared one can carry the
-# familiar name (and SQL job names read "insert-into_default_catalog...").
-_PRIVATE_CATALOG = "jupyter_flink_builtin"
 
 def default_job_settings() -> dict[str, str]:
     """Flink settings every job gets unless %%flink.conf says otherwise.
@@ -74,8 +69,11 @@ class FlinkSession:
 
     def __init__(self, *, options: OptionRegistry | None = None,
                  busy: Callable[[], bool] = lambda: False,
-                 announce: Callable[[str], None] = lambda message: None):
+                 announce: Callable[[str], None] = lambda message: None,
+                 kernel_defaults: Mapping[str, str] | None = None):
         self._layers: dict[str, ConfLayer] = {}
+        # Interpreter keys' defaults as the kernel's configuration sets them (FlinkMagics).
+        self._kernel_defaults = dict(kernel_defaults or {})
         self._options = options
         self.busy = busy  # whether jobs still run: the job registry knows
         self._announce = announce
@@ -83,7 +81,7 @@ class FlinkSession:
         self._scope_lock = threading.RLock()
         self.gateway: Any = None
         self.cluster: Cluster | None = None
-        self._envs: _Environments | None = None
+        self._envs: Environments | None = None
 
     # ----------------------------------------------------------------- configuration
 
@@ -95,8 +93,12 @@ class FlinkSession:
             self._options = OptionRegistry.load(self._gateway())
         return self._options
 
+    def interpreter_default(self, key: str) -> str:
+        """The value of an interpreter key that no %%flink.conf cell set."""
+        return {**interpreter_defaults(), **self._kernel_defaults}[key]
+
     def interpreter_setting(self, key: str) -> str:
-        merged = interpreter_defaults()
+        merged = {**interpreter_defaults(), **self._kernel_defaults}
         for layer in self._layers.values():
             merged.update(layer.interpreter)
         return merged[key]
@@ -236,7 +238,7 @@ class FlinkSession:
             # rest.client.*) are among the cluster-scope keys, so the client gets them all.
             client = {} if cluster.is_local else self.cluster_settings()
             try:
-                self._envs = _Environments.build(gateway, cluster, client)
+                self._envs = Environments.build(gateway, cluster, client)
             except Exception:
                 cluster.stop()
                 raise
@@ -290,7 +292,7 @@ class FlinkSession:
     # ----------------------------------------------------------------- environments
 
     @property
-    def envs(self) -> _Environments:
+    def envs(self) -> Environments:
         self.start()
         assert self._envs is not None
         return self._envs
@@ -332,96 +334,17 @@ class FlinkSession:
         # One scope at a time: the environments are shared, and a cell resubmitted in the
         # background (restartPolicy) must not mix its settings with a cell running now.
         with self._scope_lock:
-            before = [_snapshot(envs.mapper, c) for c in configs]
+            before = [snapshot(envs.mapper, c) for c in configs]
             for conf in configs:
                 for key, value in settings.items():
                     conf.setString(key, value)
-            applied = [_snapshot(envs.mapper, c) for c in configs]
+            applied = [snapshot(envs.mapper, c) for c in configs]
             envs.submitted.drain()  # nothing from before this scope
             try:
                 yield Submissions(envs.submitted)
             finally:
                 for conf, old, mid in zip(configs, before, applied):
-                    _restore_keeping_changes(envs.mapper, conf, old, mid)
-
-
-@dataclass
-class _Environments:
-    """senv/stenv for streaming, benv/btenv for batch, one shared catalog."""
-
-    senv: Any
-    stenv: Any
-    benv: Any
-    btenv: Any
-    catalog: Any
-    mapper: Any
-    submitted: Any  # java/SubmittedJobs.java, registered on both environments
-
-    @classmethod
-    def build(cls, gateway: Any, cluster: Cluster,
-              client_settings: Mapping[str, str]) -> _Environments:
-        from pyflink.datastream import StreamExecutionEnvironment
-        from pyflink.table import EnvironmentSettings, StreamTableEnvironment
-
-        from .notebook_env import NotebookStreamExecutionEnvironment
-
-        jvm = gateway.jvm
-        from .java_helpers import load_class, new_instance
-
-        listener = new_instance(gateway, load_class(gateway, "SubmittedJobs.java",
-                                                    "jupyterflink.SubmittedJobs"))
-        senv = NotebookStreamExecutionEnvironment(
-            remote_environment(gateway, cluster, client_settings))
-        benv = StreamExecutionEnvironment(remote_environment(
-            gateway, cluster, {**client_settings, "execution.runtime-mode": "BATCH"}))
-        for env in (senv, benv):
-            env._j_stream_execution_environment.registerJobListener(listener)
-        stenv = StreamTableEnvironment.create(senv, EnvironmentSettings.new_instance()
-                                              .in_streaming_mode()
-                                              .with_built_in_catalog_name(_PRIVATE_CATALOG)
-                                              .build())
-        btenv = StreamTableEnvironment.create(benv, EnvironmentSettings.new_instance()
-                                              .in_batch_mode()
-                                              .with_built_in_catalog_name(_PRIVATE_CATALOG)
-                                              .build())
-        catalog = jvm.org.apache.flink.table.catalog.GenericInMemoryCatalog(CATALOG, DATABASE)
-        mapper = jvm.org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind \
-            .ObjectMapper()
-        envs = cls(senv, stenv, benv, btenv, catalog, mapper, listener)
-        envs.adopt_catalog(catalog)
-        _let_any_thread_plan(gateway, stenv)
-        return envs
-
-    def adopt_catalog(self, catalog: Any) -> None:
-        self.catalog = catalog
-        for tenv in (self.stenv, self.btenv):
-            tenv._j_tenv.registerCatalog(CATALOG, catalog)
-            tenv.use_catalog(CATALOG)
-            tenv.use_database(DATABASE)
-
-    def configurations(self, batch: bool | None) -> list[Any]:
-        """The live Java Configuration objects a job of this kind is built from."""
-        streaming = [self.senv._j_stream_execution_environment.getConfiguration(),
-                     self.stenv.get_config().get_configuration()._j_configuration]
-        batches = [self.benv._j_stream_execution_environment.getConfiguration(),
-                   self.btenv.get_config().get_configuration()._j_configuration]
-        if batch is None:
-            return streaming + batches
-        return batches if batch else streaming
-
-
-class Submissions:
-    """The jobs submitted within one job scope, as Flink's JobListener saw them (in the JVM)."""
-
-    def __init__(self, listener: Any):
-        self._listener = listener
-        self._ids: list[str] = []
-
-    def job_ids(self) -> list[str]:
-        drained = self._listener.drain()
-        if drained:
-            self._ids.extend(drained.split(","))
-        return list(self._ids)
+                    restore_keeping_changes(envs.mapper, conf, old, mid)
 
 
 def _restore_env(name: str, value: str | None) -> None:
@@ -429,38 +352,3 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
-
-
-def _let_any_thread_plan(gateway: Any, tenv: Any) -> None:
-    """Work around FLINK-23020: planning fails on py4j threads other than the first one.
-
-    See java/PlannerThreads.java. Both table environments share the planner's classes.
-    """
-    from .java_helpers import invoke_static, load_class
-
-    fix = load_class(gateway, "PlannerThreads.java", "jupyterflink.PlannerThreads")
-    invoke_static(gateway, fix, "install", ["java.lang.Class"],
-                  tenv._j_tenv.getPlanner().getClass())
-
-
-def _snapshot(mapper: Any, conf: Any) -> dict[str, str]:
-    # One py4j round trip instead of two per key.
-    return dict(json.loads(mapper.writeValueAsString(conf.toMap())))
-
-
-def _restore_keeping_changes(mapper: Any, conf: Any, before: Mapping[str, str],
-                             applied: Mapping[str, str]) -> None:
-    """Put ``conf`` back to ``before``, but keep what changed after ``applied``."""
-    after = _snapshot(mapper, conf)
-    target = dict(before)
-    for key, value in after.items():
-        if applied.get(key) != value:
-            target[key] = value
-    for key in applied:
-        if key not in after and key in target:
-            del target[key]
-    for key in set(after) - set(target):
-        conf.removeKey(key)
-    for key, value in target.items():
-        if after.get(key) != value:
-            conf.setString(key, value)

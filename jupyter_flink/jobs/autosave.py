@@ -1,5 +1,10 @@
 """Periodic savepoints of running jobs (``autoSavepointInterval``, as flink-operator's
-``autoSavePointSeconds``), each recorded as the cell's ``savepoint_path``."""
+``autoSavePointSeconds``), each recorded as the cell's ``savepoint_path``.
+
+:class:`AutoSavepoints` is the scheduler (one thread for all jobs); :class:`AutoSavepointJobs`
+connects it to the tracker: a job that asks for automatic savepoints is scheduled when it is
+tracked and dropped when it ends. Savepoints are taken with a REST client of their own.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .control import JobControl
+    from .registry import TrackedJob
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +56,13 @@ class AutoSavepoints:
         with self._lock:
             self._schedules.pop(job_id, None)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop scheduling; waits (up to ``timeout``) for a savepoint under way."""
         self._stop.set()
         self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -67,3 +81,37 @@ class AutoSavepoints:
                     self._report(job_id, exc)
             self._wake.wait(max(0.0, wake_at - time.monotonic()))
             self._wake.clear()
+
+
+class AutoSavepointJobs:
+    """Schedules the tracker's jobs that set ``autoSavepointInterval`` (a job listener)."""
+
+    def __init__(self, control: JobControl, default_dir: Callable[[], str]):
+        self._control = control
+        self._default_dir = default_dir
+        self.scheduler = AutoSavepoints(take=self._take, report=self._failed)
+
+    def job_tracked(self, job: TrackedJob) -> None:
+        if job.auto_savepoint_s and not job.batch:
+            self.scheduler.add(job.job_id, job.auto_savepoint_s,
+                               job.savepoint_dir or self._default_dir())
+
+    def job_changed(self, job: TrackedJob, *, urgent: bool) -> None:
+        pass
+
+    def job_ended(self, job: TrackedJob) -> None:
+        self.scheduler.remove(job.job_id)
+
+    def close(self) -> None:
+        self.scheduler.close()
+
+    def _take(self, job_id: str, target_dir: str) -> None:
+        rest = self._control.tracker.clients.get("autosave")
+        location = self._control.savepoint(job_id, target_dir, rest=rest)
+        self._control.tracker.note(job_id, f"Automatic savepoint taken at "
+                                   f"{time.strftime('%H:%M:%S')}: {location}")
+
+    def _failed(self, job_id: str, exc: Exception) -> None:
+        self._control.tracker.note(job_id, f"The automatic savepoint failed "
+                                   f"({getattr(exc, 'message', exc)}); the next one is still "
+                                   "scheduled.")

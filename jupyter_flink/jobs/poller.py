@@ -108,6 +108,10 @@ class JobPoller:
         self._ensure_thread()
         self._wake.set()
 
+    def is_watching(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._watches
+
     def unwatch(self, job_id: str) -> None:
         with self._lock:
             self._watches.pop(job_id, None)

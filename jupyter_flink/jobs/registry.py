@@ -61,6 +61,7 @@ class TrackedJob:
     restored_at_last_restart: int = 0
     failure: str | None = None
     notice: str | None = None  # e.g. "cluster unreachable since 10:02:03"
+    recording_problem: str | None = None  # the journal cannot be written, and where to instead
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

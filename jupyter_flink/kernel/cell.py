@@ -61,11 +61,21 @@ def current_cell(shell: Any = None) -> CellContext:
     return CellContext.from_request(parent.get("metadata"))
 
 
+# JPY_SESSION_NAME -> the notebook's absolute path, resolved once: user code may change the
+# working directory later (os.chdir), which must not move the journal.
+_resolved: dict[str, str] = {}
+
+
 def notebook_path_from_env() -> str | None:
-    """The notebook of this kernel: jupyter_server (and our runner) set JPY_SESSION_NAME."""
+    """The notebook of this kernel: jupyter_server (and our runner) set JPY_SESSION_NAME.
+
+    An API path relative to the server root is resolved against the working directory the
+    first time (the kernel starts in the notebook's folder); call this once at start-up.
+    """
     name = os.environ.get("JPY_SESSION_NAME")
     if not name or not name.endswith(".ipynb"):
         return None
-    path = Path(name)
-    # An API path relative to the server root: the kernel runs in the notebook's folder.
-    return str(path if path.is_absolute() else Path.cwd() / path.name)
+    if name not in _resolved:
+        path = Path(name)
+        _resolved[name] = str(path if path.is_absolute() else Path.cwd() / path.name)
+    return _resolved[name]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from importlib.metadata import version
 from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
 
-from .. import __version__
 from .cell import CellContext, current
+
+__version__ = version("jupyter-flink")
 
 
 class FlinkKernel(IPythonKernel):

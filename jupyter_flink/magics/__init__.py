@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+from ..kernel.cell import notebook_path_from_env
 from ..parsing.header import rewrite_cell_magic_line
 from .flink_magics import FlinkMagics
 
@@ -25,6 +26,7 @@ def _zeppelin_headers(lines: list[str]) -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     if any(isinstance(m, FlinkMagics) for m in ipython.magics_manager.registry.values()):
         return
+    notebook_path_from_env()  # where the notebook is, before user code changes directory
     magics = FlinkMagics(ipython)
     ipython.register_magics(magics)
     ipython.input_transformers_cleanup.append(_zeppelin_headers)

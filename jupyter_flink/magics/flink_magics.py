@@ -1,7 +1,7 @@
 """``%%flink.conf``, ``%%flink``, ``%%flink.ssql``, ``%%flink.bsql`` and the job magics.
 
-The magics parse their input and render results; the work happens in the session, the
-paragraph executor and the job tracker. Expected errors (bad input, Flink rejecting a
+The magics parse their input and render results; the work happens in the Flink service
+(:mod:`jupyter_flink.execution.service`). Expected errors (bad input, Flink rejecting a
 statement) are shown as one short paragraph, with Flink's trace one step away in
 ``%flink.trace``; anything else is a bug and is reported as one.
 """
@@ -9,7 +9,6 @@ statement) are shown as one short paragraph, with Flink's trace one step away in
 from __future__ import annotations
 
 import functools
-import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -23,13 +22,12 @@ from IPython.core.magic import (
     magics_class,
     no_var_expand,
 )
-from traitlets import Float, Unicode
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Float, Integer, Unicode
 
 from ..errors import FlinkNotebookError, JobError, RestError, UserError
-from ..execution.executor import ParagraphExecutor
-from ..flink.session import FlinkSession
+from ..execution.service import FlinkService, ServiceSettings
 from ..jobs.registry import TrackedJob
-from ..jobs.tracker import JobTracker
 from ..kernel.cell import current_cell
 from ..parsing.conf import parse_conf
 from ..parsing.header import parse_header
@@ -72,6 +70,20 @@ def reports_errors(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def job_arguments(*, directory: bool = False) -> Callable[[F], F]:
+    """The arguments of the job magics: JOB (a name or an id), --all, maybe --dir."""
+    def decorate(method: F) -> F:
+        method = argument("job", nargs="*", help="the job's name or id (%%flink.jobs lists "
+                          "them)")(method)
+        method = argument("--all", action="store_true", help="every running job")(method)
+        if directory:
+            method = argument("--dir", metavar="DIR", help="where the savepoint goes "
+                              "(default: the cell's savepointDir, else "
+                              "execution.checkpointing.savepoint-dir)")(method)
+        return cast(F, magic_arguments()(method))
+    return decorate
+
+
 @magics_class
 class FlinkMagics(Magics):
     """Zeppelin's Flink interpreter, as IPython magics."""
@@ -81,22 +93,36 @@ class FlinkMagics(Magics):
         help="Directory for the journals of recorded paths (default: beside each notebook).",
     ).tag(config=True)
     startup_timeout = Float(
-        120.0, help="Seconds to wait for a job to be running before the cell returns anyway.",
+        120.0, help="Seconds a cell waits for its job to be running before it returns anyway "
+                    "(showing the state the job is in).",
+    ).tag(config=True)
+    poll_interval = Integer(
+        1000, help="Milliseconds between two looks at a running job's state and checkpoints "
+                   "(the default of flink.job.check_interval, which %%flink.conf can set).",
+    ).tag(config=True)
+    status_refresh_interval = Float(
+        3.0, help="Seconds between two refreshes of a job's status output when only its "
+                  "counters changed (changes of state show at once), as Flink's web UI.",
+    ).tag(config=True)
+    uptime_refresh_interval = Float(
+        15.0, help="Seconds between two refreshes of a job's status output when only its "
+                   "uptime changed.",
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell, **kwargs)
         self.last_error: FlinkNotebookError | None = None
         self._anonymous_conf_cells = 0
-        self.tracker = JobTracker(
-            lambda: self.session.rest_url, journal_dir=self.journal_dir,
-            poll_interval_s=lambda: int(
-                self.session.interpreter_setting("flink.job.check_interval")) / 1000,
-            rest_headers=lambda: self.session.rest_headers(),
-            default_savepoint_dir=lambda: self.executor.default_savepoint_dir())
-        self.session = FlinkSession(busy=self.tracker.is_busy, announce=_say)
-        self.executor = ParagraphExecutor(self.session, self.tracker, say=_say,
-                                          bind=self.ip.user_ns.__setitem__)
+        self.service = FlinkService(ServiceSettings(
+            journal_dir=self.journal_dir, startup_timeout_s=self.startup_timeout,
+            poll_interval_ms=self.poll_interval,
+            status_refresh_interval_s=self.status_refresh_interval,
+            uptime_refresh_interval_s=self.uptime_refresh_interval,
+        ), say=_say, bind=self.ip.user_ns.__setitem__)
+        self.session = self.service.session
+        self.tracker = self.service.tracker
+        self.control = self.service.control
+        self.executor = self.service.executor
         self._shut_down = False
         self._reattached_to: set[str] = set()
 
@@ -125,6 +151,9 @@ class FlinkMagics(Magics):
                 self.session.reset_configuration()
                 _say("The %%flink.conf settings were reset to the defaults.")
                 return None
+            if line.strip():
+                raise UsageError("Usage: %flink.conf (show the configuration) or "
+                                 "%flink.conf --reset; a %%flink.conf cell sets it.")
             return tables.configuration(self.session)
         context = current_cell(self.shell)
         source = context.cell_id
@@ -199,36 +228,42 @@ class FlinkMagics(Magics):
         return tables.jobs(self.tracker.registry.all())
 
     @named(line_magic, "flink.cancel")
+    @job_arguments()
     @reports_errors
     def flink_cancel(self, line: str) -> None:
-        """Cancel a job (name or id), with a savepoint if its cell set savepointDir. --all."""
-        for job in self._targets(line, "flink.cancel"):
-            _say(self.tracker.cancel(job.job_id).message)
+        """Cancel a job, with a savepoint if its cell set savepointDir."""
+        for job in self._targets(self.flink_cancel, line, "flink.cancel"):
+            _say(self.control.cancel(job.job_id).message)
 
     @named(line_magic, "flink.stop")
+    @job_arguments(directory=True)
     @reports_errors
     def flink_stop(self, line: str) -> None:
-        """Stop a job with a savepoint: JOB [--dir DIR], or --all."""
-        args, target = self._dir_option(line)
-        for job in self._targets(args, "flink.stop"):
-            directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
-            _say(self.tracker.stop(job.job_id, directory).message)
+        """Stop a job with a savepoint."""
+        args = parse_argstring(self.flink_stop, line)
+        for job in self._targets(self.flink_stop, line, "flink.stop"):
+            directory = args.dir or job.savepoint_dir or self.executor.default_savepoint_dir()
+            _say(self.control.stop(job.job_id, directory).message)
 
     @named(line_magic, "flink.savepoint")
+    @job_arguments(directory=True)
     @reports_errors
     def flink_savepoint(self, line: str) -> None:
-        """Take a savepoint without stopping: JOB [--dir DIR], or --all."""
-        args, target = self._dir_option(line)
-        for job in self._targets(args, "flink.savepoint"):
-            directory = target or job.savepoint_dir or self.executor.default_savepoint_dir()
-            _say(f"Savepoint of {job.name}: {self.tracker.savepoint(job.job_id, directory)}")
+        """Take a savepoint without stopping the job."""
+        args = parse_argstring(self.flink_savepoint, line)
+        for job in self._targets(self.flink_savepoint, line, "flink.savepoint"):
+            directory = args.dir or job.savepoint_dir or self.executor.default_savepoint_dir()
+            _say(f"Savepoint of {job.name}: {self.control.savepoint(job.job_id, directory)}")
 
     @named(line_magic, "flink.checkpoints")
+    @job_arguments()
     @reports_errors
     def flink_checkpoints(self, line: str) -> Any:
-        """A job's checkpoint history (REST) and the retained checkpoints on storage."""
-        jobs = self._targets(line, "flink.checkpoints", default_latest=True)
-        return tables.checkpoints(self.tracker, jobs[0])
+        """A job's checkpoint history and the retained checkpoints on storage (default: the
+        newest job)."""
+        jobs = self._targets(self.flink_checkpoints, line, "flink.checkpoints",
+                             default_latest=True)
+        return tables.checkpoints(self.tracker, jobs)
 
     @named(line_magic, "flink.info")
     @reports_errors
@@ -252,36 +287,31 @@ class FlinkMagics(Magics):
         """How to use the Flink magics, and the paragraph properties."""
         return tables.help_text(PROPERTY_HELP)
 
-    def _targets(self, line: str, magic: str, *, default_latest: bool = False
+    def _targets(self, magic: Any, line: str, name: str, *, default_latest: bool = False
                  ) -> list[TrackedJob]:
+        """The jobs a job magic's line names: JOB, or --all (the running ones)."""
+        args = parse_argstring(magic, line)
         self._reattach()
-        words = shlex.split(line)
-        if words == ["--all"]:
-            return self.tracker.registry.active()
-        if not words:
+        if args.all:
+            if args.job:
+                raise UsageError(f"%{name} takes a job or --all, not both.")
+            active = self.tracker.registry.active()
+            if not active:
+                raise UsageError("No job of this kernel is running; %flink.jobs lists them "
+                                 "all.")
+            return active
+        if not args.job:
             jobs = sorted(self.tracker.registry.all(), key=lambda j: j.submitted_at)
             if default_latest and jobs:
                 return [jobs[-1]]
-            raise UsageError(f"Usage: %{magic} JOB_NAME_OR_ID (or --all); %flink.jobs lists "
+            raise UsageError(f"Usage: %{name} JOB_NAME_OR_ID (or --all); %flink.jobs lists "
                              "the jobs.")
-        name = " ".join(words)
-        found = self.tracker.registry.find(name)
+        wanted = " ".join(args.job)
+        found = self.tracker.registry.find(wanted)
         if not found:
-            raise JobError(f"No job of this kernel is called or has the id {name!r}.",
+            raise JobError(f"No job of this kernel is called or has the id {wanted!r}.",
                            fix="%flink.jobs lists the jobs.")
         return found[:1]
-
-    @staticmethod
-    def _dir_option(line: str) -> tuple[str, str | None]:
-        words = shlex.split(line)
-        if "--dir" in words:
-            index = words.index("--dir")
-            if index + 1 >= len(words):
-                raise UsageError("--dir needs a directory, e.g. --dir file:///tmp/savepoints")
-            target = words[index + 1]
-            del words[index:index + 2]
-            return " ".join(words), target
-        return line, None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -290,10 +320,7 @@ class FlinkMagics(Magics):
         if self._shut_down:
             return
         self._shut_down = True
-        if self.session.started:
-            stop_jobs = self.session.interpreter_setting("flink.shutdown.stop_jobs") == "true"
-            self.tracker.shutdown(stop_jobs=stop_jobs or self.session.cluster_is_local())
-        self.session.stop()
+        self.service.shutdown()
 
 
 def _say(text: str) -> None:

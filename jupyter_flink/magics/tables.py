@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..display.job_status import format_duration, format_time_ms
+from ..display.formatting import format_duration, format_time_ms
 from ..flink.session import FlinkSession, default_job_settings
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import interpreter_defaults
@@ -28,8 +28,8 @@ def configuration(session: FlinkSession) -> pd.DataFrame:
         rows.append({"key": key, "value": configured.get(key, defaults.get(key)),
                      "source": "%%flink.conf" if key in configured else "jupyter-flink default",
                      "scope": session.options.scope(key)})
-    for key, default in interpreter_defaults().items():
-        value = session.interpreter_setting(key)
+    for key in interpreter_defaults():
+        value, default = session.interpreter_setting(key), session.interpreter_default(key)
         rows.append({"key": key, "value": value,
                      "source": "%%flink.conf" if value != default else "jupyter-flink default",
                      "scope": "interpreter"})
@@ -54,14 +54,25 @@ def jobs(all_jobs: Sequence[TrackedJob]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
-    """The job's checkpoint history from REST, and which of them are still on storage."""
+def checkpoints(tracker: JobTracker, jobs: Sequence[TrackedJob]) -> pd.DataFrame:
+    """The checkpoint history of ``jobs`` from REST, and which are still on storage."""
+    import pandas as pd
+
+    frames = [_checkpoints(tracker, job) for job in jobs]
+    if len(frames) == 1:
+        return frames[0]
+    for job, frame in zip(jobs, frames):
+        frame.insert(0, "job", job.name)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
     import pandas as pd
 
     history = tracker.rest.checkpoints(job.job_id).get("history") or []
     rows = [{"id": entry.get("id"), "status": entry.get("status"),
              "savepoint": entry.get("is_savepoint"),
-             "completed at": format_time_ms(entry.get("latest_ack_timestamp")),
+             "completed at": _when(entry),
              "path": entry.get("external_path"), "on storage": None}
             for entry in history]
     # Every restorable chk-N beside the latest one (execution.checkpointing.num-retained).
@@ -77,6 +88,13 @@ def checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
                          "completed at": "-", "path": path, "on storage": True})
     return pd.DataFrame(rows, columns=["id", "status", "savepoint", "completed at", "path",
                                        "on storage"])
+
+
+def _when(entry: dict[str, Any]) -> str:
+    """When a checkpoint completed; for one still under way, when it was triggered."""
+    if entry.get("status") == "IN_PROGRESS":
+        return f"in progress since {format_time_ms(entry.get('trigger_timestamp'))}"
+    return format_time_ms(entry.get("latest_ack_timestamp"))
 
 
 def _normal(path: str) -> str:

@@ -1,7 +1,8 @@
 """The cache of scanned Flink options: one JSON file per Flink version and jar set.
 
-Scanning Flink's classes for options takes ~2 s (:mod:`jupyter_flink.options.discovery`);
-reading this cache ~20 ms. Any change of the jars (a new connector) gives a new file.
+Scanning Flink's classes for options takes seconds (:mod:`jupyter_flink.options.discovery`);
+reading this cache a few milliseconds. Any change of the jars (a new connector) gives a new
+file.
 """
 
 from __future__ import annotations

@@ -6,15 +6,13 @@ Flink keeps no runtime registry of its options. Its documentation generator
 fields are the options. We do the same over the jars on the JVM's own class path, read the
 class list with :mod:`zipfile`, and reflect over the classes through py4j.
 
-A py4j round trip costs 0.1-0.3 ms (releasing a Java object costs one too), so the scan is
-shaped around them: one call prints a class's fields, one per annotation type names the
-deprecated and suffix fields, and each option costs six (the field, its generic type, its
-value and ``toString`` with key, default and fallback keys, two releases). Flink 2.3 gives
-956 options in ~8,600 round trips, ~2 s on two cores; most of that is the JVM loading and
-initialising ~170 classes (the same scan as Java compiled into the JVM took 1.35 s plus
-0.3 s to compile). Descriptions are formatted on demand (:class:`JvmOptions`): all of them
-would add ~1 s. :mod:`jupyter_flink.options` caches the result per Flink version
-and jar set, and a cached load takes ~20 ms.
+Py4j round trips are the cost (releasing a Java object costs one too), so the scan is shaped
+around them: one call prints a class's fields, one per annotation type names the deprecated
+and suffix fields, and each option costs six (the field, its generic type, its value and
+``toString`` with key, default and fallback keys, two releases). Most of the time goes to the
+JVM loading and initialising the option classes, so Java compiled into the JVM would not be
+much faster. Descriptions are formatted on demand (:class:`JvmOptions`). The result is cached
+per Flink version and jar set (:mod:`jupyter_flink.options.cache`). Figures: bench/README.md.
 """
 
 from __future__ import annotations

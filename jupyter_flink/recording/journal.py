@@ -9,15 +9,20 @@ One JSON file per notebook, ``.<notebook name>.flink-journal.json`` beside it::
     {"version": 1, "notebook": "/abs/path/demo.ipynb",
      "cells": {"<cell id>": {"latest_checkpoint_path": ..., "savepoint_path": ..., ...}}}
 
-Outside a notebook, entries are keyed by job name in a journal under Jupyter's data dir.
+Outside a notebook, entries are keyed by job name in a journal under Jupyter's data dir; so
+is the journal of a notebook whose folder cannot be written (:func:`fallback_journal_path`).
 Writes are read-modify-write under a file lock, to a temporary file then ``os.replace``:
-two kernels can share a journal and a crash never leaves it half-written.
+two kernels can share a journal and a crash never leaves it half-written. A file that is not
+a journal (truncated, hand-edited) is never overwritten: reading it raises
+:class:`CorruptJournal`, and :meth:`Journal.move_aside` keeps it for the user.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,21 +32,41 @@ from filelock import FileLock
 from ..files import atomic_write_text
 from ..times import now_iso
 
+__all__ = ["JOURNAL_VERSION", "SUFFIX", "CorruptJournal", "Journal", "fallback_journal_path",
+           "journal_path_for"]
+
 JOURNAL_VERSION = 1
 SUFFIX = ".flink-journal.json"
+LOCK_TIMEOUT_S = 30.0
+
+
+class CorruptJournal(OSError):
+    """The journal file exists but does not hold a journal."""
+
+
+def _data_dir() -> Path:
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "flink"
 
 
 def journal_path_for(notebook_path: str | os.PathLike[str] | None,
                      journal_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the journal of ``notebook_path`` lives (``journal_dir`` overrides "beside it")."""
     if notebook_path is None:
-        from jupyter_core.paths import jupyter_data_dir
-
-        base = Path(journal_dir) if journal_dir else Path(jupyter_data_dir()) / "flink"
+        base = Path(journal_dir) if journal_dir else _data_dir()
         return base / ("no-notebook" + SUFFIX)
     notebook = Path(notebook_path).resolve()
     base = Path(journal_dir) if journal_dir else notebook.parent
     return base / f".{notebook.name}{SUFFIX}"
+
+
+def fallback_journal_path(notebook_path: str | os.PathLike[str]) -> Path:
+    """Where a notebook's journal goes when its own cannot be written: Jupyter's data dir,
+    one file per notebook path."""
+    notebook = Path(notebook_path).resolve()
+    digest = hashlib.sha1(str(notebook).encode()).hexdigest()[:10]
+    return _data_dir() / "journals" / f"{notebook.name}-{digest}{SUFFIX}"
 
 
 class Journal:
@@ -50,7 +75,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], notebook_path: str | None = None):
         self.path = Path(path)
         self.notebook_path = notebook_path
-        self._lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S)
 
     @classmethod
     def for_notebook(cls, notebook_path: str | None,
@@ -60,10 +85,10 @@ class Journal:
 
     def entries(self) -> dict[str, dict[str, Any]]:
         """All recorded entries, by key (cell id, or ``job:<name>`` outside a notebook)."""
-        return dict(self._read().get("cells", {}))
+        return {key: dict(entry) for key, entry in self._read()["cells"].items()}
 
     def get(self, key: str) -> dict[str, Any] | None:
-        entry = self._read().get("cells", {}).get(key)
+        entry = self._read()["cells"].get(key)
         return dict(entry) if entry is not None else None
 
     def record(self, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,14 +106,24 @@ class Journal:
         updated = now_iso()
         with self._lock:
             data = self._read()
-            cells = data.setdefault("cells", {})
+            cells = data["cells"]
             for key, fields in changes.items():
                 cells[key] = {**cells.get(key, {}), **fields, "updated": updated}
-            data["version"] = JOURNAL_VERSION
-            if self.notebook_path:
-                data["notebook"] = self.notebook_path
             self._write(data)
         return {key: dict(cells[key]) for key in changes}
+
+    def replace_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write ``entries`` as the whole content (a journal started afresh or moved)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._write({"cells": {key: dict(entry) for key, entry in entries.items()}})
+
+    def move_aside(self) -> Path:
+        """Rename an unreadable journal out of the way (kept for the user); returns where."""
+        target = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        with self._lock:
+            os.replace(self.path, target)
+        return target
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -96,13 +131,22 @@ class Journal:
                 data = json.load(handle)
         except FileNotFoundError:
             return {"version": JOURNAL_VERSION, "cells": {}}
-        except (OSError, ValueError) as exc:
-            # Never silently start over: the entries are what resuming depends on.
-            raise OSError(f"The Flink journal {self.path} cannot be read ({exc}). Move it "
-                          "aside to start a new one; its entries will then be lost.") from exc
-        return data if isinstance(data, dict) else {"version": JOURNAL_VERSION, "cells": {}}
+        except ValueError as exc:
+            raise self._corrupt(str(exc)) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("cells", {}), dict) or not all(
+                isinstance(entry, dict) for entry in data.get("cells", {}).values()):
+            raise self._corrupt("unexpected content")
+        data.setdefault("cells", {})
+        return data
 
-    def _write(self, data: Mapping[str, Any]) -> None:
+    def _corrupt(self, reason: str) -> CorruptJournal:
+        return CorruptJournal(f"The Flink journal {self.path} cannot be read ({reason}). Move "
+                              "it aside to start a new one; its entries will then be lost.")
+
+    def _write(self, data: dict[str, Any]) -> None:
+        data["version"] = JOURNAL_VERSION
+        if self.notebook_path:
+            data["notebook"] = self.notebook_path
         # Private by default, as the temporary file of earlier versions made it.
         atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True),
                           new_file_mode=0o600)

@@ -75,7 +75,7 @@ class HttpClient:
         self.retry: RetryPolicy = retry if retry is not None else LinearRetryPolicy()
         self.headers = urllib3.HTTPHeaderDict({"Accept": "application/json",
                                                **dict(headers or {})})
-        self.trust_env = (not _is_loopback(host)) if trust_env is None else trust_env
+        self.trust_env = (not is_loopback(host)) if trust_env is None else trust_env
         self._sleep = sleep
         self._closed = False
         self._transport = transport if transport is not None else Urllib3Transport(
@@ -226,7 +226,8 @@ def ssl_context(verify: Verify) -> ssl.SSLContext:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name, an IPv4 or a bracketed IPv6 address) is this machine only."""
     if host == "localhost":
         return True
     try:

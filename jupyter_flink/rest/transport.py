@@ -1,8 +1,8 @@
 """Moving one HTTP request and its answer: urllib3, behind a small interface tests replace.
 
-urllib3 rather than httpx: the job poller sends about 15 requests a second with ten jobs
-checkpointing every second, and httpx spent about twice urllib3's CPU on each (measured
-against a Flink JobManager: 0.99 ms vs 0.49 ms), a good part of an idle kernel's budget.
+urllib3 rather than httpx: the job poller sends many small requests, and httpx spent about
+twice urllib3's CPU on each (figures in bench/README.md), a good part of an idle kernel's
+budget.
 
 A transport is any callable ``(Request, timeout seconds) -> Response`` that raises
 :class:`TransportError` when there is no answer.

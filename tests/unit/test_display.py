@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from jupyter_flink.display import job_status as display
 from jupyter_flink.display.job_status import JobView
 from jupyter_flink.jobs.registry import Owner, TrackedJob
 from tests.support.waiting import wait_until
@@ -38,8 +37,7 @@ def job() -> dict[str, TrackedJob]:
 
 def make_view(job: dict[str, TrackedJob], monkeypatch: pytest.MonkeyPatch
               ) -> tuple[JobView, RecordingHandle]:
-    monkeypatch.setattr(display, "MIN_UPDATE_INTERVAL_S", INTERVAL_S)
-    view = JobView(lambda: job["now"])
+    view = JobView(lambda: job["now"], min_update_interval_s=INTERVAL_S)
     handle = RecordingHandle()
     view._handle = handle  # as show() leaves it, without a kernel to display in
     return view, handle

@@ -18,11 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from jupyter_flink.display import live_table as live
 from jupyter_flink.display import live_view
+from jupyter_flink.display.live_table import LiveTable
 from jupyter_flink.display.live_view import LiveView, render_template
-from jupyter_flink.execution import live_select as live
-from jupyter_flink.execution.live_select import LiveTable
-from jupyter_flink.flink.live_result import Snapshot, parse_snapshot
+from jupyter_flink.display.snapshots import Snapshot, parse_snapshot
 from jupyter_flink.jobs.registry import Owner, TrackedJob
 
 # ---------------------------------------------------------------------------- fakes

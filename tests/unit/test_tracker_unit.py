@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from jupyter_flink.jobs.clients import Endpoint, RestClients
+from jupyter_flink.jobs.observations import changes_from
 from jupyter_flink.jobs.poller import Observation
 from jupyter_flink.jobs.registry import Owner, TrackedJob
 from jupyter_flink.jobs.tracker import JobTracker
 from jupyter_flink.recording.journal import Journal, journal_path_for
-from jupyter_flink.rest import CheckpointInfo
+from jupyter_flink.recording.recorder import Recorder
+from jupyter_flink.rest import CheckpointInfo, RestoreInfo
 
 
 def checkpoint(job_id: str, number: int) -> CheckpointInfo:
@@ -40,8 +43,8 @@ def test_a_round_is_written_and_sent_once_per_notebook(
         write(journal, data)
 
     monkeypatch.setattr(Journal, "_write", counting_write)
-    tracker = JobTracker(lambda: "http://127.0.0.1:9", journal_dir=None,
-                         send_updates=lambda path, cells: sent.append((path, dict(cells))))
+    recorder = Recorder(send_updates=lambda path, cells: sent.append((path, dict(cells))))
+    tracker = JobTracker(RestClients(lambda: Endpoint("http://127.0.0.1:9")), recorder)
     one, other = str(tmp_path / "one.ipynb"), str(tmp_path / "other.ipynb")
     owners = {"j1": Owner(one, "c1", "a"), "j2": Owner(one, "c2", "b"),
               "j3": Owner(other, "c3", "c"), "j4": Owner(one, "c4", "d")}
@@ -66,3 +69,65 @@ def test_a_round_is_written_and_sent_once_per_notebook(
     writes.clear()
     tracker._on_round([(job_id, running(7)(job_id)) for job_id in ("j1", "j2", "j3")])
     assert writes == [] and len(sent) == 2
+
+
+def make_tracker(recorder: Recorder | None = None) -> JobTracker:
+    # Port 9 (discard) is closed: every REST call fails at once.
+    return JobTracker(RestClients(lambda: Endpoint("http://127.0.0.1:9")),
+                      recorder or Recorder(send_updates=lambda path, cells: None))
+
+
+def test_a_failed_journal_write_keeps_the_job_watched_and_the_round_applied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, Any]] = []
+    problems: list[str] = []
+
+    def refuse(self: Journal, changes: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Journal, "record_many", refuse)
+    tracker = make_tracker(Recorder(send_updates=lambda path, cells: sent.append(dict(cells)),
+                                    on_problem=lambda path, text: problems.append(text)))
+    try:
+        owner = Owner(str(tmp_path / "n.ipynb"), "c1", "job")
+        tracker.track("a" * 32, "job", owner)
+        assert tracker.poller.is_watching("a" * 32)
+        tracker._on_round([("a" * 32, running(3)("a" * 32))])
+        job = tracker.registry.get("a" * 32)
+        assert job is not None and job.checkpoints_completed == 3 and job.state == "RUNNING"
+        assert job.latest_checkpoint_path == "file:/chk/" + "a" * 32 + "/chk-3"
+        assert sent[-1]["c1"]["latest_checkpoint_path"] == job.latest_checkpoint_path
+        assert problems and "No space left on device" in problems[0]
+        assert job.recording_problem is not None
+        assert "No space left on device" in job.recording_problem
+    finally:
+        tracker.close()
+
+
+def test_an_ended_job_does_not_come_back_to_life() -> None:
+    tracker = make_tracker()
+    try:
+        owner = Owner(None, "c1", "job")
+        tracker.registry.add(TrackedJob(job_id="b" * 32, name="job", owner=owner,
+                                        state="FINISHED"))
+        assert tracker.apply("b" * 32, state="RUNNING", notice="late") is not None
+        job = tracker.registry.get("b" * 32)
+        assert job is not None and job.state == "FINISHED" and job.notice == "late"
+        # the cluster does not answer: waiting applies no made-up state
+        assert tracker.wait_until_running("b" * 32, timeout=0.2).state == "FINISHED"
+    finally:
+        tracker.close()
+
+
+def test_a_restart_note_is_corrected_when_flink_restores_after_its_delay() -> None:
+    job = TrackedJob(job_id="c" * 32, name="job", owner=Owner(None, "c1", "job"),
+                     state="RESTARTING", restarts=1, restored_count=0,
+                     notice="Restarted by Flink (1 so far) after: TaskManager lost; "
+                            "no checkpoint to restore from.")
+    restored = RestoreInfo(id=9, external_path="file:/chk/x/chk-9", addressable=True,
+                           is_savepoint=False, restore_timestamp=5)
+    obs = Observation("RUNNING", 1, None, completed=9, restored=1, restored_from=restored)
+    changes = changes_from(job, obs)
+    assert changes is not None
+    assert changes["notice"] == ("Restarted by Flink (1 so far) after: TaskManager lost; "
+                                 "restored from file:/chk/x/chk-9.")

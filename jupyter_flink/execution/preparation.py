@@ -1,0 +1,105 @@
+"""Before a paragraph's job is built: its owner, its settings, where it restores from.
+
+In order: a cell owns one job, so a still-running job of the cell is stopped first (with a
+savepoint if it had ``savepointDir``, which the resume below may then use); the cell's
+properties become Flink settings for its job; the restore path is chosen (resume.py) and
+checked on storage, so that a lost checkpoint is an error naming it, not a Java trace.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigurationError, PropertyError
+from ..flink.session import FlinkSession
+from ..jobs.control import JobControl
+from ..jobs.registry import Owner
+from ..parsing.properties import ParagraphProperties
+from ..recording.storage import check_restore_path
+from .resume import RESTORE_KEY, choose_restore_path, recorded_for_cell
+from .run import CellRun, Prepared
+
+__all__ = ["SAVEPOINT_DIR_KEY", "Preparation"]
+
+SAVEPOINT_DIR_KEY = "execution.checkpointing.savepoint-dir"
+
+
+class Preparation:
+    """Prepares paragraphs of one session (see the module docstring)."""
+
+    def __init__(self, session: FlinkSession, control: JobControl):
+        self.session = session
+        self.control = control
+
+    def prepare(self, run: CellRun) -> Prepared:
+        props, cell = run.props, run.cell
+        owner = Owner(cell.notebook_path, cell.cell_id, props.job_name or "")
+        self._stop_previous(run, owner)
+        overrides = self.job_overrides(props)
+        tracker = self.control.tracker
+        recorded, notes = recorded_for_cell(
+            cell.cell_id, cell.flink_metadata,
+            tracker.recorded(owner) if owner.cell_id or owner.job_name else None)
+        if not (owner.cell_id or owner.job_name) and (
+                props.resume_from_savepoint or props.resume_from_latest_checkpoint):
+            notes.append("Outside a notebook, paths are recorded per jobName: give this "
+                         "paragraph a jobName to record and resume it.")
+        choice = choose_restore_path(
+            resume_from_savepoint=props.resume_from_savepoint,
+            resume_from_latest_checkpoint=props.resume_from_latest_checkpoint,
+            paragraph_path=props.restore_path,
+            conf_path=self.session.flink_settings().get(RESTORE_KEY),
+            recorded=recorded)
+        notes.extend(choice.notes)
+        if choice.path:
+            note = check_restore_path(choice.path, savepoint_dirs=self.savepoint_dirs(props))
+            if note:
+                notes.append(note)
+            overrides[RESTORE_KEY] = choice.path
+        run.prepared = Prepared(owner, overrides, choice.path, choice.reason, tuple(notes))
+        for text in notes:
+            run.note(text)
+        return run.prepared
+
+    def _stop_previous(self, run: CellRun, owner: Owner) -> None:
+        if not (owner.cell_id or owner.job_name):
+            return
+        previous = self.control.tracker.registry.for_owner(owner)
+        if previous is not None and not previous.ended:
+            outcome = self.control.cancel(previous.job_id)
+            run.note(f"This cell's previous job is stopped first. {outcome.message}")
+
+    def job_overrides(self, props: ParagraphProperties) -> dict[str, str]:
+        """The Flink settings the cell's properties make for its job."""
+        overrides: dict[str, str] = {}
+        if props.job_name:
+            overrides["pipeline.name"] = props.job_name
+        if props.parallelism is not None:
+            overrides["parallelism.default"] = str(props.parallelism)
+        if props.max_parallelism is not None:
+            overrides["pipeline.max-parallelism"] = str(props.max_parallelism)
+        if props.allow_non_restored_state is not None:
+            # Only when the cell says so: otherwise what %%flink.conf set applies.
+            overrides["execution.state-recovery.ignore-unclaimed-state"] = \
+                str(props.allow_non_restored_state).lower()
+        if props.claim_mode:
+            overrides["execution.state-recovery.claim-mode"] = props.claim_mode
+        options = self.session.options
+        for key, value in props.flink_overrides.items():
+            try:
+                resolved = options.resolve(key, value)
+            except ConfigurationError as exc:
+                raise PropertyError(exc.message, name=key, fix=exc.fix,
+                                    details=exc.details) from exc
+            if options.scope(key) != "job":
+                raise PropertyError(
+                    f"{key} is a cluster setting and cannot differ per paragraph.", name=key,
+                    fix="Set it in %%flink.conf instead.")
+            overrides.update(dict(resolved.settings))
+        return overrides
+
+    def savepoint_dirs(self, props: ParagraphProperties) -> tuple[str, ...]:
+        """Where this cell's savepoints may be: its savepointDir, the configured one."""
+        dirs = [props.savepoint_dir, self.session.job_settings().get(SAVEPOINT_DIR_KEY)]
+        return tuple(d for d in dirs if d)
+
+    def default_savepoint_dir(self) -> str:
+        return self.session.job_settings()[SAVEPOINT_DIR_KEY]

@@ -1,0 +1,79 @@
+"""Everything one kernel runs Flink with, wired together once.
+
+The magics only parse and render; this service holds the parts they call: the session (JVM,
+cluster, environments), the job tracker and its REST clients, the recorder (journal and
+comm), job control, the status outputs, automatic savepoints and the paragraph executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..display.job_status import JobDisplays
+from ..flink.session import FlinkSession
+from ..jobs.autosave import AutoSavepointJobs
+from ..jobs.clients import Endpoint, RestClients
+from ..jobs.control import JobControl, StopOutcome
+from ..jobs.tracker import JobTracker
+from ..recording.recorder import Recorder
+from .executor import ParagraphExecutor
+
+__all__ = ["FlinkService", "ServiceSettings"]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The kernel-level knobs (FlinkMagics traits, settable in Jupyter's config)."""
+
+    journal_dir: str | None = None
+    startup_timeout_s: float = 120.0
+    poll_interval_ms: int = 1000
+    status_refresh_interval_s: float = 3.0
+    uptime_refresh_interval_s: float = 15.0
+
+
+class FlinkService:
+    """Session, jobs, recording and paragraphs of one kernel."""
+
+    def __init__(self, settings: ServiceSettings, *, say: Callable[[str], None],
+                 bind: Callable[[str, Any], None]):
+        self.settings = settings
+        self.tracker: JobTracker
+        self.session = FlinkSession(
+            busy=lambda: self.tracker.is_busy(), announce=say,
+            kernel_defaults={"flink.job.check_interval": str(settings.poll_interval_ms)})
+        self.recorder = Recorder(journal_dir=settings.journal_dir)
+        self.tracker = JobTracker(
+            RestClients(self.endpoint), self.recorder,
+            poll_interval_s=lambda: int(
+                self.session.interpreter_setting("flink.job.check_interval")) / 1000,
+            startup_timeout_s=settings.startup_timeout_s)
+        self.control = JobControl(self.tracker)
+        self.displays = JobDisplays(self.tracker.registry.get, lambda: self.session.rest_url,
+                                    min_update_interval_s=settings.status_refresh_interval_s,
+                                    uptime_only_every_s=settings.uptime_refresh_interval_s)
+        self.tracker.subscribe(self.displays)
+        self.executor = ParagraphExecutor(self.session, self.control, self.displays,
+                                          say=say, bind=bind)
+        self.autosave = AutoSavepointJobs(self.control, self.executor.default_savepoint_dir)
+        self.tracker.subscribe(self.autosave)
+
+    def endpoint(self) -> Endpoint:
+        """Where the kernel reaches Flink's REST API now."""
+        headers: Mapping[str, str] = self.session.rest_headers()
+        return Endpoint(self.session.rest_url, dict(headers))
+
+    def shutdown(self) -> list[StopOutcome]:
+        """Stop the jobs (the embedded cluster's always; a remote cluster's unless
+        ``flink.shutdown.stop_jobs`` is false), the threads, then the cluster."""
+        outcomes: list[StopOutcome] = []
+        if self.session.started:
+            stop_jobs = self.session.interpreter_setting("flink.shutdown.stop_jobs") == "true"
+            if stop_jobs or self.session.cluster_is_local():
+                outcomes = self.control.stop_all()
+        self.autosave.close()
+        self.tracker.close()
+        self.session.stop()
+        return outcomes

@@ -1,0 +1,71 @@
+"""Flink rejected a statement or a call: one short paragraph naming the line, the trace aside.
+
+Calcite's parse errors list every token it would have accepted ("Was expecting one of:"
+followed by 60-160 lines); a person needs the position and a few of them. The full text is
+kept in the error's ``details`` for ``%flink.trace``.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from typing import Any
+
+from ..errors import StatementError
+from ..flink.gateway import java_error_summary
+from ..parsing.sql import Statement
+
+__all__ = ["code_error", "java_trace", "shorten_expected", "statement_error", "user_code_line"]
+
+EXPECTED_SHOWN = 5
+_EXPECTING = re.compile(r"\s*Was expecting(?: one of)?:\s*(.*)$", re.S)
+
+
+def shorten_expected(message: str, shown: int = EXPECTED_SHOWN) -> str:
+    """Keep at most ``shown`` of the tokens a parse error says it expected."""
+    match = _EXPECTING.search(message)
+    if match is None:
+        return message
+    tokens = [t.strip() for t in match.group(1).splitlines() if t.strip() and t.strip() != "..."]
+    head = message[:match.start()].rstrip()
+    if not tokens:
+        return head
+    more = f" (and {len(tokens) - shown} more)" if len(tokens) > shown else ""
+    return f"{head} Expected one of: {', '.join(tokens[:shown])}{more}."
+
+
+def statement_error(statement: Statement, exc: BaseException) -> StatementError:
+    """The error for a statement Flink rejected."""
+    summary = shorten_expected(java_error_summary(exc))
+    first_line = statement.sql.strip().splitlines()[0][:80]
+    return StatementError(
+        f"Line {statement.line}: Flink rejected `{first_line}`: {summary}",
+        statement=statement.sql,
+        fix="Fix the statement and run the cell again.",
+        details=getattr(exc, "stack_trace", None) or traceback.format_exc())
+
+
+def code_error(exc: BaseException, line: int | None, trace: str) -> StatementError:
+    """The error for a call of ``%%flink`` code that Flink rejected."""
+    return StatementError(f"Line {line}: Flink rejected this call: {java_error_summary(exc)}",
+                          fix="Fix the code and run the cell again.", details=trace)
+
+
+def java_trace(exc: BaseException) -> str | None:
+    """The Java stack trace behind a PyFlink/py4j exception, or None for a Python error."""
+    trace = getattr(exc, "stack_trace", None)  # pyflink.util.exceptions.JavaException
+    if trace:
+        return str(trace)
+    if type(exc).__name__ == "Py4JJavaError":
+        return str(exc)
+    return None
+
+
+def user_code_line(tb: Any, filename: str) -> int | None:
+    """The line of the user's cell where ``tb`` passed last."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

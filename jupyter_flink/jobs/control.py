@@ -1,0 +1,137 @@
+"""Stopping and savepointing the kernel's jobs, as cells, magics and shutdown ask.
+
+* cancel: as a cell does (interrupt, re-run, ``%flink.cancel``, kernel shutdown): with a
+  savepoint if the cell set ``savepointDir``; if that savepoint fails, a plain cancel that
+  says so (Zeppelin's ZEPPELIN-5412 behaviour);
+* stop: with a savepoint, or not at all (the job keeps running and we say why);
+* savepoint: without stopping.
+
+Every savepoint taken is recorded as the cell's ``savepoint_path`` before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import JobError, RestError
+from ..rest import FlinkRestClient
+from .registry import TERMINAL_STATES, TrackedJob
+from .tracker import JobTracker
+
+__all__ = ["JobControl", "StopOutcome"]
+
+log = logging.getLogger(__name__)
+
+SAVEPOINT_TIMEOUT_S = 120.0
+END_TIMEOUT_S = 60.0
+MAX_PARALLEL_STOPS = 8
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    """How a job ended when asked to: the savepoint taken, if any, and what to tell the user."""
+
+    job: TrackedJob
+    savepoint_path: str | None
+    message: str
+
+
+class JobControl:
+    """Cancel, stop and savepoint the jobs of one tracker."""
+
+    def __init__(self, tracker: JobTracker):
+        self.tracker = tracker
+
+    def cancel(self, job_id: str) -> StopOutcome:
+        """Cancel as a cell does: with a savepoint if the cell set savepointDir."""
+        job = self._get(job_id)
+        if job.ended:
+            return StopOutcome(job, None, f"Job {job.name} had already ended ({job.state}).")
+        if job.savepoint_dir:
+            try:
+                return self._stop_with_savepoint(job, job.savepoint_dir)
+            except (RestError, JobError) as exc:
+                reason = getattr(exc, "message", str(exc))
+                message = (f"The savepoint of job {job.name} failed ({reason}); the job was "
+                           "cancelled without one, so resumeFromSavepoint will use the "
+                           "previous savepoint, if any.")
+                self._cancel_plain(job)
+                return StopOutcome(self._after_end(job, message), None, message)
+        self._cancel_plain(job)
+        message = f"Job {job.name} was cancelled."
+        return StopOutcome(self._after_end(job, message), None, message)
+
+    def stop(self, job_id: str, target_dir: str) -> StopOutcome:
+        """Stop with a savepoint; if the savepoint fails the job keeps running (and we say so)."""
+        job = self._get(job_id)
+        if job.ended:
+            raise JobError(f"Job {job.name} has already ended ({job.state}).", job_id=job_id)
+        return self._stop_with_savepoint(job, target_dir)
+
+    def savepoint(self, job_id: str, target_dir: str, *,
+                  rest: FlinkRestClient | None = None) -> str:
+        """Take a savepoint without stopping the job; records it as the cell's savepoint.
+
+        ``rest``: the client of the calling thread, if not the kernel's.
+        """
+        job = self._get(job_id)
+        rest = rest or self.tracker.rest
+        request = rest.trigger_savepoint(job_id, target_dir)
+        location = rest.wait_for_savepoint(job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
+        self._record_savepoint(job, location)
+        return location
+
+    def stop_all(self) -> list[StopOutcome]:
+        """Cancel every running job (in parallel, with savepoints where set): at shutdown."""
+        outcomes: list[StopOutcome] = []
+        active = self.tracker.registry.active()
+        if not active:
+            return outcomes
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_STOPS, len(active))) as pool:
+            for future in [pool.submit(self.cancel, job.job_id) for job in active]:
+                try:
+                    outcomes.append(future.result())
+                except Exception:
+                    log.exception("stopping a job at shutdown failed")
+        return outcomes
+
+    # ----------------------------------------------------------------- steps
+
+    def _get(self, job_id: str) -> TrackedJob:
+        job = self.tracker.registry.get(job_id)
+        if job is None:
+            raise JobError(f"Job {job_id} is not tracked by this kernel.", job_id=job_id)
+        return job
+
+    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str) -> StopOutcome:
+        rest = self.tracker.rest
+        request = rest.trigger_stop_with_savepoint(job.job_id, target_dir)
+        location = rest.wait_for_savepoint(job.job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
+        self._record_savepoint(job, location)
+        message = f"Job {job.name} was stopped with savepoint {location}."
+        return StopOutcome(self._after_end(job, message), location, message)
+
+    def _record_savepoint(self, job: TrackedJob, location: str) -> None:
+        self.tracker.registry.update(job.job_id, savepoint_path=location)
+        self.tracker.record([(job, {"savepoint_path": location})])
+
+    def _cancel_plain(self, job: TrackedJob) -> None:
+        try:
+            self.tracker.rest.cancel(job.job_id)
+        except RestError as exc:
+            if exc.status != 404:  # 404: it is gone already
+                raise JobError(f"Cancelling job {job.name} failed: {exc.message}",
+                               job_id=job.job_id, details=exc.body) from exc
+
+    def _after_end(self, job: TrackedJob, message: str) -> TrackedJob:
+        """Wait for the job to end, then show the final state with ``message``."""
+        try:
+            state = self.tracker.rest.wait_for_job_state(job.job_id, set(TERMINAL_STATES),
+                                                         timeout=END_TIMEOUT_S)
+        except RestError:
+            state = job.state
+        updated = self.tracker.apply(job.job_id, state=state, notice=message) or job
+        self.tracker.poller.poll_now(job.job_id)
+        return updated
