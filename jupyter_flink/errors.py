@@ -10,6 +10,7 @@ Hierarchy::
     |   +-- StatementError        a SQL statement or %%flink code that Flink rejected
     |   +-- JobError              a job that could not start, stop or savepoint
     |   +-- StateNotFoundError    a resume path without ``_metadata`` (carries the alternatives)
+    |   +-- StateMismatchError    saved state the new job cannot take (carries the operators)
     |   +-- ClusterError          the Flink cluster cannot be started or reached
     |   +-- JavaNotFoundError     no usable Java runtime
     +-- RestError                 an HTTP call to Flink's REST API failed (status, body)
@@ -84,6 +85,16 @@ class StateNotFoundError(UserError):
         super().__init__(message, **kw)
         self.path = path
         self.alternatives = list(alternatives)
+
+
+class StateMismatchError(UserError):
+    """The state being restored does not fit the job: the query changed in a way its saved
+    state cannot follow."""
+
+    def __init__(self, message: str, *, path: str, operators: Sequence[str] = (), **kw):
+        super().__init__(message, **kw)
+        self.path = path
+        self.operators = list(operators)
 
 
 class ClusterError(UserError):

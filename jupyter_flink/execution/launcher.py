@@ -13,11 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..display.job_status import JobDisplays
-from ..errors import JobError
+from ..errors import JobError, StateMismatchError
 from ..flink.environments import Submissions
 from ..jobs.control import JobControl
 from ..jobs.registry import Owner, TrackedJob
 from .run import CellRun
+from .state_fit import ELSEWHERE
 
 __all__ = ["Launcher"]
 
@@ -45,10 +46,17 @@ class Launcher:
             job_id, name, owner, batch=batch, savepoint_dir=props.savepoint_dir,
             restored_from=prepared.restore_path, restore_reason=prepared.restore_reason,
             auto_savepoint_s=interval.total_seconds() if interval and not batch else None,
+            auto_savepoint_retain=props.auto_savepoint_retain,
             on_failure=run.on_failure if primary else None, notice=run.notice)
         self.displays.show(job_id, takes_over=run.takes_over)
         run.jobs.append(job)
         job = self.tracker.wait_until_running(job.job_id)
+        if job.restore_failed:
+            raise StateMismatchError(
+                f"Job {name} was stopped: its saved state ({prepared.restore_path}) does not "
+                f"fit the changed query; restoring it failed in the job's tasks "
+                f"({job.restore_failed}).", path=prepared.restore_path or "",
+                fix="Ways out: " + ELSEWHERE)
         if job.state == "FAILED":
             cause = self.tracker.failure_cause(job.job_id) or "see %flink.jobs"
             raise JobError(f"Job {name} failed while starting: {cause}", job_id=job_id,

@@ -17,6 +17,7 @@ from ..flink.session import FlinkSession
 from ..parsing.sql import Statement
 from .launcher import Launcher
 from .run import CellRun
+from .state_fit import check_fit, refusal, select_restores
 from .statement_errors import statement_error
 
 if TYPE_CHECKING:
@@ -56,11 +57,12 @@ def run_live_select(run: CellRun, tenv: Any, statement: Statement, *, session: F
             "live table cannot show.", statement=statement.sql,
             fix=f"CAST it in the SELECT, e.g. CAST({name} AS STRING), or select the fields "
                 "you need from it.")
+    saved = check_fit(session, run, tenv, query=table._j_table)
     try:
-        with interrupt_held():
+        with interrupt_held(), select_restores(session, saved):
             result = table.execute()
     except Exception as exc:
-        raise statement_error(statement, exc) from exc
+        raise (refusal(session, run, exc) or statement_error(statement, exc)) from exc
     mode = props.result_type
     max_rows = props.max_rows or default_max_rows(session, mode)
     job_id = str(result.get_job_client().get_job_id())

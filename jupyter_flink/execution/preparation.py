@@ -13,7 +13,8 @@ from ..flink.session import FlinkSession
 from ..jobs.control import JobControl
 from ..jobs.registry import Owner
 from ..parsing.properties import ParagraphProperties
-from ..recording.storage import check_restore_path
+from ..recording.record import FLINK_KEY, history_entry
+from ..recording.storage import check_restore_path, job_id_of
 from .resume import RESTORE_KEY, choose_restore_path, recorded_for_cell
 from .run import CellRun, Prepared
 
@@ -35,9 +36,15 @@ class Preparation:
         self._stop_previous(run, owner)
         overrides = self.job_overrides(props)
         tracker = self.control.tracker
+        keyed = bool(owner.cell_id or owner.job_name)
         recorded, notes = recorded_for_cell(
-            cell.cell_id, cell.flink_metadata,
-            tracker.recorded(owner) if owner.cell_id or owner.job_name else None)
+            cell.cell_id, cell.metadata.get(FLINK_KEY),
+            tracker.recorded(owner) if keyed else None)
+        if keyed and recorded.source == "cell metadata" and owner.cell_id:
+            # The record of last resort (a renamed notebook, a new machine): from now on
+            # the journal has it too, and what the frontends get next carries it.
+            tracker.recorder.adopt(owner.notebook_path, owner.key,
+                                   dict(cell.metadata.get(FLINK_KEY) or {}))
         if not (owner.cell_id or owner.job_name) and (
                 props.resume_from_savepoint or props.resume_from_latest_checkpoint):
             notes.append("Outside a notebook, paths are recorded per jobName: give this "
@@ -47,8 +54,11 @@ class Preparation:
             resume_from_latest_checkpoint=props.resume_from_latest_checkpoint,
             paragraph_path=props.restore_path,
             conf_path=self.session.flink_settings().get(RESTORE_KEY),
-            recorded=recorded)
+            recorded=recorded, resume_from=props.resume_from)
         notes.extend(choice.notes)
+        if choice.latest is not None and choice.latest.unrecorded and keyed:
+            tracker.remember(owner, history_entry(
+                choice.latest.path, "checkpoint", "crash", job_id_of(choice.latest.path)))
         if choice.path:
             note = check_restore_path(choice.path, savepoint_dirs=self.savepoint_dirs(props))
             if note:

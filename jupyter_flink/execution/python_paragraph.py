@@ -16,6 +16,7 @@ from ..jobs.registry import TrackedJob
 from .launcher import Launcher
 from .preparation import Preparation
 from .run import CellRun
+from .state_fit import refusal
 from .statement_errors import code_error, java_trace, user_code_line
 
 __all__ = ["PythonParagraphs", "run_code"]
@@ -61,8 +62,8 @@ class PythonParagraphs:
                 if trace is None:
                     exc.__jupyter_flink_user_code__ = True  # type: ignore[attr-defined]
                     raise
-                raise code_error(exc, user_code_line(exc.__traceback__, filename),
-                                 trace) from None
+                raise (refusal(self.session, run, exc) or code_error(
+                    exc, user_code_line(exc.__traceback__, filename), trace)) from None
             finally:
                 envs.senv.wait_for_job = None
             known = {job.job_id for job in run.jobs}

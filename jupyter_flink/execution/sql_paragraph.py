@@ -18,6 +18,7 @@ from .launcher import Launcher
 from .live_select import run_live_select
 from .preparation import Preparation
 from .run import CellRun
+from .state_fit import check_fit, refusal
 from .statement_errors import statement_error
 
 __all__ = ["SqlParagraphs"]
@@ -103,7 +104,9 @@ class SqlParagraphs:
             return self._run_inserts(run, tenv, [Statement(sql, statement.line,
                                                            StatementKind.INSERT)
                                                  for sql in statement.inserts], batch)
-        result = self._execute_sql(tenv, statement)
+        if kind is StatementKind.INSERT and not batch:
+            check_fit(self.session, run, tenv, statements=[statement.sql])
+        result = self._execute_sql(run, tenv, statement)
         if result.get_job_client() is not None:  # INSERT, but also CTAS, EXECUTE INSERT...
             return self.launcher.started(run, result, batch=batch)
         if kind in (StatementKind.SHOW, StatementKind.DESCRIBE, StatementKind.EXPLAIN,
@@ -119,20 +122,26 @@ class SqlParagraphs:
                 statement_set.add_insert_sql(insert.sql)
             except Exception as exc:
                 raise statement_error(insert, exc) from exc
+        if not batch:
+            check_fit(self.session, run, tenv, statements=[i.sql for i in inserts])
         try:
             with interrupt_held():
                 result = statement_set.execute()
         except Exception as exc:
-            raise statement_error(inserts[0], exc) from exc
+            raise self._error(run, inserts[0], exc) from exc
         return self.launcher.started(run, result, batch=batch)
 
-    @staticmethod
-    def _execute_sql(tenv: Any, statement: Statement) -> Any:
+    def _execute_sql(self, run: CellRun, tenv: Any, statement: Statement) -> Any:
         try:
             with interrupt_held():  # an INSERT's job must reach the JobListener
                 return tenv.execute_sql(statement.sql)
         except Exception as exc:
-            raise statement_error(statement, exc) from exc
+            raise self._error(run, statement, exc) from exc
+
+    def _error(self, run: CellRun, statement: Statement, exc: BaseException) -> Exception:
+        """What to tell about a statement Flink refused: saved state that does not fit the
+        changed query, in the user's words; else Flink's reason."""
+        return refusal(self.session, run, exc) or statement_error(statement, exc)
 
     def _set(self, run: CellRun, statement: Statement) -> Any:
         parsed = parse_set(statement.sql)

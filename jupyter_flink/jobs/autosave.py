@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..recording.storage import delete_restore_point, same_place
+
 if TYPE_CHECKING:
     from .control import JobControl
     from .registry import TrackedJob
@@ -90,6 +92,7 @@ class AutoSavepointJobs:
         self._control = control
         self._default_dir = default_dir
         self.scheduler = AutoSavepoints(take=self._take, report=self._failed)
+        self._taken: dict[str, list[str]] = {}  # automatic savepoints by cell (journal key)
 
     def job_tracked(self, job: TrackedJob) -> None:
         if job.auto_savepoint_s and not job.batch:
@@ -106,10 +109,44 @@ class AutoSavepointJobs:
         self.scheduler.close()
 
     def _take(self, job_id: str, target_dir: str) -> None:
-        rest = self._control.tracker.clients.get("autosave")
-        location = self._control.savepoint(job_id, target_dir, rest=rest)
-        self._control.tracker.note(job_id, f"Automatic savepoint taken at "
-                                   f"{time.strftime('%H:%M:%S')}: {location}")
+        tracker = self._control.tracker
+        rest = tracker.clients.get("autosave")
+        location = self._control.savepoint(job_id, target_dir, origin="automatic", rest=rest)
+        deleted = self._retain(job_id, location)
+        gone = f"; {len(deleted)} older automatic one(s) deleted" if deleted else ""
+        tracker.note(job_id, f"Automatic savepoint taken at {time.strftime('%H:%M:%S')}: "
+                             f"{location}{gone}.")
+
+    def _retain(self, job_id: str, location: str) -> list[str]:
+        """Delete the cell's automatic savepoints beyond ``autoSavepointRetain``, newest
+        kept; never the one recorded as ``savepoint_path`` nor one a running job restored
+        from (the operator's ``savepoint.history.max.count``). Returns what was deleted."""
+        tracker = self._control.tracker
+        job = tracker.registry.get(job_id)
+        if job is None:
+            return []
+        taken = self._taken.setdefault(job.owner.key, [])
+        taken.insert(0, location)
+        record = tracker.recorded(job.owner) or {}
+        in_history = [e["path"] for e in record.get("history") or []
+                      if isinstance(e, dict) and e.get("origin") == "automatic"]
+        automatic = list(dict.fromkeys(taken + in_history))  # newest first, once each
+        protected = [record.get("savepoint_path"), location] + [
+            j.restored_from for j in tracker.registry.active()]
+        deleted = []
+        for path in automatic[job.auto_savepoint_retain:]:
+            if any(same_place(path, keep) for keep in protected):
+                continue
+            try:
+                delete_restore_point(path)
+            except OSError as exc:
+                log.warning("could not delete the automatic savepoint %s: %s", path, exc)
+                continue
+            deleted.append(path)
+        if deleted:
+            self._taken[job.owner.key] = [p for p in taken if p not in deleted]
+            tracker.forget(job.owner, deleted)
+        return deleted
 
     def _failed(self, job_id: str, exc: Exception) -> None:
         self._control.tracker.note(job_id, f"The automatic savepoint failed "

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import JobError, RestError
+from ..recording.record import history_entry
+from ..recording.storage import written_at
 from ..rest import FlinkRestClient
 from .registry import TERMINAL_STATES, TrackedJob
 from .tracker import JobTracker
@@ -51,14 +53,15 @@ class JobControl:
             return StopOutcome(job, None, f"Job {job.name} had already ended ({job.state}).")
         if job.savepoint_dir:
             try:
-                return self._stop_with_savepoint(job, job.savepoint_dir)
+                return self._stop_with_savepoint(job, job.savepoint_dir, origin="cancel")
             except (RestError, JobError) as exc:
                 reason = getattr(exc, "message", str(exc))
-                message = (f"The savepoint of job {job.name} failed ({reason}); the job was "
-                           "cancelled without one, so resumeFromSavepoint will use the "
-                           "previous savepoint, if any.")
                 self._cancel_plain(job)
-                return StopOutcome(self._after_end(job, message), None, message)
+                ended = self._after_end(job, f"The savepoint of job {job.name} failed "
+                                             f"({reason}); the job was cancelled without one.")
+                message = f"{ended.notice} {self._what_remains(ended)}"
+                return StopOutcome(self.tracker.apply(job.job_id, notice=message) or ended,
+                                   None, message)
         self._cancel_plain(job)
         message = f"Job {job.name} was cancelled."
         return StopOutcome(self._after_end(job, message), None, message)
@@ -68,19 +71,20 @@ class JobControl:
         job = self._get(job_id)
         if job.ended:
             raise JobError(f"Job {job.name} has already ended ({job.state}).", job_id=job_id)
-        return self._stop_with_savepoint(job, target_dir)
+        return self._stop_with_savepoint(job, target_dir, origin="stop")
 
-    def savepoint(self, job_id: str, target_dir: str, *,
+    def savepoint(self, job_id: str, target_dir: str, *, origin: str = "manual",
                   rest: FlinkRestClient | None = None) -> str:
         """Take a savepoint without stopping the job; records it as the cell's savepoint.
 
-        ``rest``: the client of the calling thread, if not the kernel's.
+        ``origin``: manual (``%flink.savepoint``) or automatic; ``rest``: the client of the
+        calling thread, if not the kernel's.
         """
         job = self._get(job_id)
         rest = rest or self.tracker.rest
         request = rest.trigger_savepoint(job_id, target_dir)
         location = rest.wait_for_savepoint(job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
-        self._record_savepoint(job, location)
+        self._record_savepoint(job, location, origin)
         return location
 
     def stop_all(self) -> list[StopOutcome]:
@@ -105,17 +109,30 @@ class JobControl:
             raise JobError(f"Job {job_id} is not tracked by this kernel.", job_id=job_id)
         return job
 
-    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str) -> StopOutcome:
+    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str, *,
+                             origin: str) -> StopOutcome:
         rest = self.tracker.rest
         request = rest.trigger_stop_with_savepoint(job.job_id, target_dir)
         location = rest.wait_for_savepoint(job.job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
-        self._record_savepoint(job, location)
+        self._record_savepoint(job, location, origin)
         message = f"Job {job.name} was stopped with savepoint {location}."
         return StopOutcome(self._after_end(job, message), location, message)
 
-    def _record_savepoint(self, job: TrackedJob, location: str) -> None:
+    def _record_savepoint(self, job: TrackedJob, location: str, origin: str) -> None:
         self.tracker.registry.update(job.job_id, savepoint_path=location)
-        self.tracker.record([(job, {"savepoint_path": location})])
+        self.tracker.record([(job, {"savepoint_path": location})], history={
+            job.job_id: history_entry(location, "savepoint", origin, job.job_id)})
+
+    @staticmethod
+    def _what_remains(job: TrackedJob) -> str:
+        """After a plain cancel: the restore point the cell is left with, and how to use it."""
+        if job.latest_checkpoint_path and written_at(job.latest_checkpoint_path) is not None:
+            return (f"Its latest checkpoint remains, {job.latest_checkpoint_path}: "
+                    "resumeFromLatestCheckpoint=true resumes from it.")
+        if job.savepoint_path:
+            return (f"No checkpoint of it remains; resumeFromSavepoint=true resumes from the "
+                    f"previous savepoint, {job.savepoint_path}.")
+        return "No checkpoint or savepoint of it remains: its next run starts without state."
 
     def _cancel_plain(self, job: TrackedJob) -> None:
         try:

@@ -31,6 +31,7 @@ from ..rest import (
     failure_count,
     latest_checkpoint,
     latest_failure,
+    restore_failure,
     restored_from,
 )
 from .registry import LOST, TERMINAL_STATES
@@ -61,6 +62,7 @@ class Observation:
     observed_at: float = 0.0  # time.time() when the answer arrived
     failures: int | None = None  # entries in the exception history; None: not asked
     last_failure: str | None = None
+    restore_failed: bool = False  # the latest failure was one of restoring saved state
 
 
 @dataclass
@@ -249,7 +251,7 @@ class JobPoller:
             return base
         checkpoints = self.rest.checkpoints(watch.job_id)
         counts = checkpoint_counts(checkpoints)
-        failures, last_failure = self._failures(watch, state, counts.restored)
+        failures, last_failure, restore_failed = self._failures(watch, state, counts.restored)
         if failures is not None and state not in TERMINAL_STATES:
             # The state to count restarts by (the final failure is not one) must not be
             # older than the history: read after it, a failure in between makes the count
@@ -260,10 +262,10 @@ class JobPoller:
             completed=counts.completed, failed=counts.failed, in_progress=counts.in_progress,
             restored=counts.restored, latest=latest_checkpoint(checkpoints),
             restored_from=restored_from(checkpoints), observed_at=time.time(),
-            failures=failures, last_failure=last_failure)
+            failures=failures, last_failure=last_failure, restore_failed=restore_failed)
 
     def _failures(self, watch: _Watch, state: str, restored: int
-                  ) -> tuple[int | None, str | None]:
+                  ) -> tuple[int | None, str | None, bool]:
         """The exception history: re-read for a few seconds after the job changed (a
         restart restored a checkpoint, or the state moved), since Flink's REST API serves
         it from a cache, and otherwise every FAILURES_EVERY_S."""
@@ -273,11 +275,12 @@ class JobPoller:
         watch.last_state, watch.last_restored = state, restored
         if not watch.ended and now > watch.failures_settle_until and \
                 now - watch.failures_checked_at < FAILURES_EVERY_S:
-            return None, None
+            return None, None, False
         watch.failures_checked_at = now
         exceptions = self.rest.job_exceptions(watch.job_id)
         failure = latest_failure(exceptions)
-        return failure_count(exceptions), failure.message if failure else None
+        return (failure_count(exceptions), failure.message if failure else None,
+                restore_failure(exceptions) is not None)
 
     def _next_delay(self, watch: _Watch, observation: Observation) -> float:
         """Until the next checkpoint should be visible, the regular interval at most; then

@@ -46,6 +46,7 @@ class TrackedJob:
     restored_from: str | None = None
     restore_reason: str | None = None
     auto_savepoint_s: float | None = None
+    auto_savepoint_retain: int = 5
     submitted_at: float = field(default_factory=time.time)
     state: str = "CREATED"
     start_time_ms: int | None = None
@@ -62,6 +63,7 @@ class TrackedJob:
     failure: str | None = None
     notice: str | None = None  # e.g. "cluster unreachable since 10:02:03"
     recording_problem: str | None = None  # the journal cannot be written, and where to instead
+    restore_failed: str | None = None  # the saved state did not fit: why, in one line
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

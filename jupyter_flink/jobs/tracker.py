@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..errors import JobError, RestError
+from ..recording.record import history_entry
 from ..recording.recorder import CellRecord, Recorder
-from ..rest import FlinkRestClient, latest_failure
+from ..rest import FlinkRestClient, latest_failure, restore_failure
 from .clients import RestClients
 from .observations import UNREACHABLE, changes_from
 from .poller import JobPoller, Observation
@@ -100,6 +101,7 @@ class JobTracker:
     def track(self, job_id: str, name: str, owner: Owner, *, batch: bool = False,
               savepoint_dir: str | None = None, restored_from: str | None = None,
               restore_reason: str | None = None, auto_savepoint_s: float | None = None,
+              auto_savepoint_retain: int = 5,
               on_failure: Callable[[TrackedJob], None] | None = None,
               notice: str | None = None) -> TrackedJob:
         """Start following a submitted job: record its id, tell the listeners, poll it.
@@ -109,7 +111,8 @@ class JobTracker:
         job = self.registry.add(TrackedJob(
             job_id=job_id, name=name, owner=owner, batch=batch, savepoint_dir=savepoint_dir,
             restored_from=restored_from, restore_reason=restore_reason,
-            auto_savepoint_s=auto_savepoint_s, notice=notice))
+            auto_savepoint_s=auto_savepoint_s, auto_savepoint_retain=auto_savepoint_retain,
+            notice=notice))
         if on_failure is not None:
             self._on_failure[job_id] = on_failure
         try:
@@ -125,31 +128,58 @@ class JobTracker:
         with self._lock:
             self._attachments.setdefault(job_id, []).append(resource)
 
-    def record(self, records: Sequence[tuple[TrackedJob, Mapping[str, Any]]]) -> None:
-        """Record fields of several jobs: one journal write and one message per notebook."""
+    def record(self, records: Sequence[tuple[TrackedJob, Mapping[str, Any]]], *,
+               history: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Record fields of several jobs: one journal write and one message per notebook.
+        ``history``: a restore point to add to the record of some of them, by job id."""
+        history = history or {}
         self.recorder.record([
             CellRecord(job.owner.notebook_path, job.owner.key,
                        {"job_id": job.job_id, "job_name": job.name,
-                        "cell_id": job.owner.cell_id, **fields})
+                        "cell_id": job.owner.cell_id, **fields}, history.get(job.job_id))
             for job, fields in records])
+
+    def forget(self, owner: Owner, paths: Sequence[str]) -> None:
+        """Drop deleted restore points from the history of ``owner``'s cell."""
+        self.recorder.record([CellRecord(owner.notebook_path, owner.key, {},
+                                         forget=tuple(paths))])
+
+    def remember(self, owner: Owner, entry: Mapping[str, Any]) -> None:
+        """Add a restore point to the history of ``owner``'s cell (no job of it runs)."""
+        fields = {"cell_id": owner.cell_id} if owner.cell_id else {}
+        self.recorder.record([CellRecord(owner.notebook_path, owner.key, fields, entry)])
 
     def _on_round(self, observations: list[tuple[str, Observation]]) -> None:
         """A poll round's observations: new checkpoint paths are recorded together, then
         each job is updated."""
         updates: list[tuple[TrackedJob, dict[str, Any]]] = []
+        restored: dict[str, Mapping[str, Any]] = {}  # restarts: what Flink restored from
         for job_id, obs in observations:
             previous = self.registry.get(job_id)
             changes = changes_from(previous, obs) if previous is not None else None
             if previous is not None and changes is not None:
                 updates.append((previous, changes))
-        records = [(job, {"latest_checkpoint_path": changes["latest_checkpoint_path"]})
-                   for job, changes in updates if "latest_checkpoint_path" in changes]
+                if "restored_at_last_restart" in changes and obs.restored_from and \
+                        obs.restored_from.external_path:
+                    restored[job_id] = history_entry(
+                        obs.restored_from.external_path, "savepoint" if
+                        obs.restored_from.is_savepoint else "checkpoint", "restart", job_id)
+        records = [(job, {"latest_checkpoint_path": changes["latest_checkpoint_path"]}
+                    if "latest_checkpoint_path" in changes else {})
+                   for job, changes in updates
+                   if "latest_checkpoint_path" in changes or job.job_id in restored]
         try:
             if records:
-                self.record(records)
+                self.record(records, history=restored)
         finally:  # the round is applied whatever recording met
             for job, changes in updates:
                 self.apply(job.job_id, **changes)
+        for job_id, obs in observations:
+            current = self.registry.get(job_id)
+            if current is not None and obs.restore_failed and current.restored_from and \
+                    not current.restore_failed and obs.completed == 0 and not current.ended:
+                self.stop_unfit(job_id, obs.last_failure or "restoring failed",
+                                self.clients.get("poller"))
 
     def apply(self, job_id: str, **changes: Any) -> TrackedJob | None:
         """Change a job; the one change that ends it also finishes it (and only that one).
@@ -170,6 +200,21 @@ class JobTracker:
         self._tell("job_changed", job, urgent=job.ended or job.state != before.state
                    or job.notice != before.notice)
         return job
+
+    def stop_unfit(self, job_id: str, failure: str, rest: FlinkRestClient) -> None:
+        """Stop a job whose tasks fail restoring its saved state (a state type changed), so
+        that it does not restart for ever behind "0 completed" checkpoints."""
+        job = self.registry.get(job_id)
+        if job is None:
+            return
+        try:
+            rest.cancel(job_id)
+        except RestError:
+            log.debug("cancelling unfit job %s failed", job_id, exc_info=True)
+        self.apply(job_id, restore_failed=failure, notice=(
+            f"Its saved state ({job.restored_from}) does not fit this query: restoring it "
+            f"failed in the job's tasks ({failure}). The job was stopped rather than left "
+            "restarting; start it fresh, or from another restore point (%flink.history)."))
 
     def note(self, job_id: str, notice: str) -> None:
         """Show ``notice`` in the job's status output."""
@@ -196,6 +241,11 @@ class JobTracker:
     def _finish(self, job: TrackedJob) -> TrackedJob:
         with self._lock:  # an ended job's live table releases itself; forget it here
             self._attachments.pop(job.job_id, None)
+        if job.state in ("CANCELED", "FAILED") and job.latest_checkpoint_path and not job.batch:
+            # Its last checkpoint is the cell's last word now (retained on cancellation).
+            origin = "cancel" if job.state == "CANCELED" else "failure"
+            self.record([(job, {})], history={job.job_id: history_entry(
+                job.latest_checkpoint_path, "checkpoint", origin, job.job_id)})
         if job.state == "FAILED" and not job.failure:
             job = self.registry.update(job.job_id, failure=self.failure_cause(
                 job.job_id, self.clients.get("poller"))) or job
@@ -255,6 +305,8 @@ class JobTracker:
         (default: :attr:`startup_timeout_s`); the cell then returns showing that state."""
         deadline = time.monotonic() + (self.startup_timeout_s if timeout is None else timeout)
         state: str | None = None
+        tracked = self.registry.get(job_id)
+        restoring = bool(tracked and tracked.restored_from)
         while True:
             try:
                 details = self.rest.job(job_id)
@@ -265,6 +317,8 @@ class JobTracker:
             tasks_up = all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
             if state in ENDING_STATES or (state == "RUNNING" and vertices and tasks_up):
                 break
+            if restoring and state in ("RESTARTING", "FAILING") and self._unfit(job_id):
+                return self._must_get(job_id)
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
@@ -281,6 +335,17 @@ class JobTracker:
                 self.poller.poll_now(job_id)
                 return self.apply(job_id, state=state) or self._must_get(job_id)
             time.sleep(poll_s)
+
+    def _unfit(self, job_id: str) -> bool:
+        """Whether the job failed restoring its state (and was stopped for it)."""
+        try:
+            failure = restore_failure(self.rest.job_exceptions(job_id))
+        except RestError:
+            return False
+        if failure is None:
+            return False
+        self.stop_unfit(job_id, failure.message, self.rest)
+        return True
 
     def _must_get(self, job_id: str) -> TrackedJob:
         job = self.registry.get(job_id)

@@ -265,6 +265,28 @@ class FlinkMagics(Magics):
                              default_latest=True)
         return tables.checkpoints(self.tracker, jobs)
 
+    @named(line_magic, "flink.history")
+    @magic_arguments()
+    @argument("target", nargs="*", help="a job's name or id, or a cell id (default: every "
+              "cell of this notebook)")
+    @reports_errors
+    def flink_history(self, line: str) -> Any:
+        """The restore points of a cell (or of every cell): savepoints and the checkpoints
+        its jobs ended with, newest first, numbered for resumeFrom=N, marked when gone."""
+        args = parse_argstring(self.flink_history, line)
+        notebook = current_cell(self.shell).notebook_path
+        records = self.tracker.recorder.entries(notebook)
+        if args.target:
+            wanted = " ".join(args.target)
+            jobs = self.tracker.registry.find(wanted)
+            key = jobs[0].owner.key if jobs else wanted
+            if key not in records:
+                raise JobError(f"Nothing is recorded for a job or cell {wanted!r} in this "
+                               "notebook.", fix="%flink.jobs lists the jobs; %flink.history "
+                                                "without an argument shows every cell.")
+            records = {key: records[key]}
+        return tables.history(records)
+
     @named(line_magic, "flink.info")
     @reports_errors
     def flink_info(self, line: str) -> None:

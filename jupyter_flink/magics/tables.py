@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..display.formatting import format_duration, format_time_ms
 from ..flink.session import FlinkSession, default_job_settings
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import interpreter_defaults
-from ..recording.storage import fsspec_url, list_alternatives
+from ..recording.storage import fsspec_url, list_alternatives, written_at
+from ..times import EPOCH, parse_iso
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +91,29 @@ def _checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
                                        "on storage"])
 
 
+def history(records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The restore points of each cell, newest first, numbered as ``resumeFrom=N`` takes
+    them, and whether each is still on storage."""
+    import pandas as pd
+
+    rows = []
+    for key, record in records.items():
+        cell = record.get("job_name") or key
+        for number, entry in enumerate(record.get("history") or [], start=1):
+            path = str(entry.get("path"))
+            rows.append({"cell": cell, "#": number, "kind": entry.get("kind"),
+                         "origin": entry.get("origin"), "time": _local(entry.get("time")),
+                         "job": str(entry.get("job_id") or "-")[:8], "path": path,
+                         "on storage": written_at(path) is not None})
+    return pd.DataFrame(rows, columns=["cell", "#", "kind", "origin", "time", "job", "path",
+                                       "on storage"])
+
+
+def _local(iso: Any) -> str:
+    when = parse_iso(iso)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when != EPOCH else "-"
+
+
 def _when(entry: dict[str, Any]) -> str:
     """When a checkpoint completed; for one still under way, when it was triggered."""
     if entry.get("status") == "IN_PROGRESS":
@@ -121,6 +145,7 @@ def help_text(properties: Sequence[tuple[str, str, str]]) -> Any:
 | `%flink.stop JOB [--dir D]` | stop with a savepoint; `--all` |
 | `%flink.savepoint JOB [--dir D]` | take a savepoint, keep running; `--all` |
 | `%flink.checkpoints [JOB]` | checkpoint history and retained checkpoints |
+| `%flink.history [JOB]` | a cell's restore points, numbered for `resumeFrom=N` |
 | `%flink.trace` | the full Flink trace of the last error |
 
 Paragraph properties go in the header, Zeppelin style:

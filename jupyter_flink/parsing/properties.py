@@ -113,6 +113,8 @@ _PROPS: tuple[_Prop, ...] = (
           "resume from this path (Flink 1 name)"),
     _Prop("execution.state-recovery.path", "restore_path", _text_value,
           "a savepoint or checkpoint path", "resume from this path (Flink 2 name)"),
+    _Prop("resumeFrom", "resume_from", _whole(1), "a whole number >= 1",
+          "resume from entry N of the cell's history (%flink.history; 1 is the newest)"),
     _Prop("claimMode", "claim_mode", _choice("CLAIM", "NO_CLAIM"), "CLAIM or NO_CLAIM",
           "whether Flink takes ownership of the restored snapshot"),
     _Prop("execution.state-recovery.claim-mode", "claim_mode", _choice("CLAIM", "NO_CLAIM"),
@@ -135,6 +137,8 @@ _PROPS: tuple[_Prop, ...] = (
     _Prop("autoSavepointInterval", "auto_savepoint_interval", _interval,
           "a duration >= 1 s, e.g. 10min, 30s (a bare number is ms)",
           "take a savepoint this often while the job runs"),
+    _Prop("autoSavepointRetain", "auto_savepoint_retain", _whole(1), "a whole number >= 1",
+          "automatic savepoints kept per cell; older ones are deleted"),
     _Prop("restartPolicy", "restart_policy", _choice("never", "fromSavepointOnFailure"),
           "never or fromSavepointOnFailure",
           "resubmit a failed job from its latest savepoint or not"),
@@ -161,6 +165,7 @@ class ParagraphProperties:
     resume_from_savepoint: bool = False
     resume_from_latest_checkpoint: bool = False
     restore_path: str | None = None
+    resume_from: int | None = None
     claim_mode: str | None = None
     allow_non_restored_state: bool | None = None  # None: as %%flink.conf says
     wait: bool = False
@@ -171,6 +176,7 @@ class ParagraphProperties:
     max_rows: int | None = None
     result_name: str | None = None
     auto_savepoint_interval: timedelta | None = None
+    auto_savepoint_retain: int = 5
     restart_policy: str = "never"
     max_resubmits: int = 3
     # Dotted keys we do not know: Flink options for this paragraph's job, checked later
@@ -221,6 +227,15 @@ class ParagraphProperties:
                 )
             values[prop.attr] = value
             given_as[prop.attr] = name
+        explicit = [name for name in ("resumeFromSavepoint", "resumeFromLatestCheckpoint",
+                                      "execution.savepoint.path",
+                                      "execution.state-recovery.path")
+                    if name in given_as.values() and values[_BY_NAME[name].attr] not in
+                    (False, None)]
+        if "resume_from" in values and explicit:
+            raise PropertyError(
+                f"resumeFrom={values['resume_from']} and {explicit[0]} both say where to "
+                "resume from.", name="resumeFrom", fix="Keep only one of them.")
         if "template" in values and values.get("result_type") != "single":
             raise PropertyError(
                 "Property template is only used with type=single.",

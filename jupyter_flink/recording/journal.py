@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,10 @@ __all__ = ["JOURNAL_VERSION", "SUFFIX", "CorruptJournal", "Journal", "fallback_j
 JOURNAL_VERSION = 1
 SUFFIX = ".flink-journal.json"
 LOCK_TIMEOUT_S = 30.0
+
+
+def _merging(fields: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda entry: {**entry, **fields}
 
 
 class CorruptJournal(OSError):
@@ -102,15 +106,21 @@ class Journal:
     def record_many(self, changes: Mapping[str, Mapping[str, Any]]
                     ) -> dict[str, dict[str, Any]]:
         """:meth:`record` for several keys in one write (a poll round's checkpoints)."""
+        return self.update_many({key: _merging(fields) for key, fields in changes.items()})
+
+    def update_many(self, updates: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]]
+                    ) -> dict[str, dict[str, Any]]:
+        """Replace the entry of each key with ``update(entry)`` (``{}`` for a new key) and
+        stamp ``updated``, all in one write under the lock; returns the new entries."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         updated = now_iso()
         with self._lock:
             data = self._read()
             cells = data["cells"]
-            for key, fields in changes.items():
-                cells[key] = {**cells.get(key, {}), **fields, "updated": updated}
+            for key, update in updates.items():
+                cells[key] = {**update(dict(cells.get(key, {}))), "updated": updated}
             self._write(data)
-        return {key: dict(cells[key]) for key in changes}
+        return {key: dict(cells[key]) for key in updates}
 
     def replace_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
         """Write ``entries`` as the whole content (a journal started afresh or moved)."""

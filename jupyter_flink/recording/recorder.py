@@ -18,16 +18,25 @@ round or the cell that recorded goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..times import now_iso
 from . import comm
 from .journal import CorruptJournal, Journal, fallback_journal_path
-from .record import cell_metadata, newest_record, strip_credentials
+from .record import (
+    DEFAULT_HISTORY_LIMIT,
+    HISTORY_KEY,
+    add_history,
+    cell_metadata,
+    merge_records,
+    newest_record,
+    strip_credentials,
+)
 
 __all__ = ["CellRecord", "Recorder"]
 
@@ -38,11 +47,32 @@ SendUpdates = Callable[[str | None, Mapping[str, Mapping[str, Any]]], None]
 
 @dataclass(frozen=True)
 class CellRecord:
-    """Fields to record for one cell (``key``: its id, or ``job:<name>`` outside a notebook)."""
+    """Fields to record for one cell (``key``: its id, or ``job:<name>`` outside a notebook),
+    and maybe a restore point to add to its history (record.history_entry)."""
 
     notebook_path: str | None
     key: str
     fields: Mapping[str, Any]
+    history: Mapping[str, Any] | None = None
+    forget: tuple[str, ...] = ()  # paths to drop from the history (deleted restore points)
+
+
+@dataclass
+class _Change:
+    """What one record() call changes in one cell's record."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    history: list[Mapping[str, Any]] = field(default_factory=list)
+    forget: set[str] = field(default_factory=set)
+
+    def apply(self, entry: dict[str, Any], limit: int) -> dict[str, Any]:
+        entry = {**entry, **self.fields}
+        for point in self.history:
+            entry[HISTORY_KEY] = add_history(entry.get(HISTORY_KEY), point, limit)
+        if self.forget and isinstance(entry.get(HISTORY_KEY), list):
+            entry[HISTORY_KEY] = [e for e in entry[HISTORY_KEY]
+                                  if not (isinstance(e, Mapping) and e.get("path") in self.forget)]
+        return entry
 
 
 class Recorder:
@@ -50,8 +80,10 @@ class Recorder:
 
     def __init__(self, *, journal_dir: str | None = None,
                  send_updates: SendUpdates = comm.send_metadata_updates,
-                 on_problem: Callable[[str | None, str], None] | None = None):
+                 on_problem: Callable[[str | None, str], None] | None = None,
+                 history_limit: int = DEFAULT_HISTORY_LIMIT):
         self._journal_dir = journal_dir
+        self.history_limit = history_limit
         self._send_updates = send_updates
         self._problem_listeners = [on_problem] if on_problem else []
         self._journals: dict[str | None, Journal] = {}
@@ -120,21 +152,41 @@ class Recorder:
 
     def record(self, records: Sequence[CellRecord]) -> None:
         """Record ``records``: one journal write and one comm message per notebook."""
-        by_notebook: dict[str | None, dict[str, dict[str, Any]]] = {}
+        by_notebook: dict[str | None, dict[str, _Change]] = {}
         for record in records:
-            fields = {k: strip_credentials(v) for k, v in record.fields.items()}
-            by_notebook.setdefault(record.notebook_path, {}).setdefault(
-                record.key, {}).update(fields)
+            change = by_notebook.setdefault(record.notebook_path, {}).setdefault(
+                record.key, _Change())
+            change.fields.update({k: strip_credentials(v) for k, v in record.fields.items()})
+            if record.history is not None:
+                change.history.append(record.history)
+            change.forget.update(record.forget)
         for notebook_path, changes in by_notebook.items():
             entries = self._remember(notebook_path, changes, self._write(notebook_path, changes))
-            cells = {entry["cell_id"]: cell_metadata(entry)
-                     for entry in entries.values() if entry.get("cell_id")}
-            try:
-                self._send_updates(notebook_path, cells)
-            except Exception:  # the journal has it; a frontend hiccup must not stop recording
-                log.exception("sending the metadata updates of %s failed", notebook_path)
+            self._send(notebook_path, entries)
 
-    def _remember(self, notebook_path: str | None, changes: Mapping[str, Mapping[str, Any]],
+    def adopt(self, notebook_path: str | None, key: str, record: Mapping[str, Any]) -> None:
+        """Take a record of the cell from elsewhere (its metadata, as the frontend sent it:
+        the record of last resort, e.g. after the notebook was renamed) into the journal,
+        where it is newer or holds what the journal lacks."""
+        if not record:
+            return
+        current = self.recorded(notebook_path, key) or {}
+        merged = merge_records(current, record)
+        if {k: v for k, v in merged.items() if v is not None} == \
+                {k: v for k, v in current.items() if v is not None}:
+            return
+        fields = {k: v for k, v in merged.items() if k != "updated"}
+        self.record([CellRecord(notebook_path, key, fields)])
+
+    def _send(self, notebook_path: str | None, entries: Mapping[str, dict[str, Any]]) -> None:
+        cells = {entry["cell_id"]: cell_metadata(entry)
+                 for entry in entries.values() if entry.get("cell_id")}
+        try:
+            self._send_updates(notebook_path, cells)
+        except Exception:  # the journal has it; a frontend hiccup must not stop recording
+            log.exception("sending the metadata updates of %s failed", notebook_path)
+
+    def _remember(self, notebook_path: str | None, changes: Mapping[str, _Change],
                   written: Mapping[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
         """Keep the changed records in memory: as the journal wrote them, or, when it could
         not, merged here. Returns them."""
@@ -146,18 +198,21 @@ class Recorder:
                 if missing:
                     on_disk = self._read(notebook_path)
                     known.update({key: on_disk[key] for key in missing if key in on_disk})
-                for key, fields in changes.items():
-                    known[key] = {**known.get(key, {}), **fields, "updated": updated}
+                for key, change in changes.items():
+                    known[key] = {**change.apply(known.get(key, {}), self.history_limit),
+                                  "updated": updated}
             else:
                 known.update({key: dict(entry) for key, entry in written.items()})
             return {key: dict(known[key]) for key in changes}
 
-    def _write(self, notebook_path: str | None, changes: Mapping[str, Mapping[str, Any]]
+    def _write(self, notebook_path: str | None, changes: Mapping[str, _Change]
                ) -> dict[str, dict[str, Any]] | None:
         """Write ``changes`` to the journal; the entries written, or None if it failed."""
+        updates = {key: functools.partial(change.apply, limit=self.history_limit)
+                   for key, change in changes.items()}
         journal = self.journal(notebook_path)
         try:
-            return journal.record_many(changes)
+            return journal.update_many(updates)
         except CorruptJournal:
             self._recover(notebook_path, journal)
             journal = self.journal(notebook_path)
@@ -167,7 +222,7 @@ class Recorder:
                 return None
             journal = fallback
         try:  # the journal started afresh, or the fallback one
-            return journal.record_many(changes)
+            return journal.update_many(updates)
         except OSError as exc:
             self._report(notebook_path, "write", f"The Flink journal {journal.path} cannot be "
                          f"written either ({exc.strerror or exc}); recording goes on in the "

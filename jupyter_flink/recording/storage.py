@@ -12,9 +12,20 @@ import re
 
 from ..errors import StateNotFoundError
 
-__all__ = ["check_restore_path", "fsspec_url", "list_alternatives", "newest_restore_point"]
+__all__ = [
+    "check_restore_path",
+    "delete_restore_point",
+    "fsspec_url",
+    "job_id_of",
+    "list_alternatives",
+    "newer_checkpoints",
+    "newest_restore_point",
+    "same_place",
+    "written_at",
+]
 
 _CHK = re.compile(r"^chk-(\d+)$")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def fsspec_url(flink_path: str) -> str:
@@ -89,19 +100,64 @@ def _restorable_children(directory: str, *, checkpoints: bool) -> list[tuple[flo
     return result
 
 
-def newest_restore_point(paths: tuple[str | None, ...]) -> str | None:
-    """Of ``paths`` (a savepoint, a checkpoint...), the restorable one written last."""
+def written_at(path: str) -> float | None:
+    """When ``path``'s ``_metadata`` was written (epoch seconds); None if it is not there or
+    the storage cannot be read from here."""
     import fsspec
 
+    try:
+        fs, root = fsspec.core.url_to_fs(fsspec_url(path))
+        info = fs.info(posixpath.join(root, "_metadata"))
+    except (ImportError, ValueError, OSError):
+        return None  # lost, or a scheme we cannot read
+    mtime = info.get("mtime") or info.get("created") or info.get("LastModified") or 0
+    return mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+
+
+def newest_restore_point(paths: tuple[str | None, ...]) -> str | None:
+    """Of ``paths`` (a savepoint, a checkpoint...), the restorable one written last."""
     best: tuple[float, str] | None = None
     for path in filter(None, paths):
-        try:
-            fs, root = fsspec.core.url_to_fs(fsspec_url(path))
-            info = fs.info(posixpath.join(root, "_metadata"))
-        except (ImportError, ValueError, OSError):
-            continue  # lost, or a scheme we cannot read
-        mtime = info.get("mtime") or info.get("created") or 0
-        mtime = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
-        if best is None or mtime > best[0]:
-            best = (mtime, path)
+        when = written_at(path)
+        if when is not None and (best is None or when > best[0]):
+            best = (when, path)
     return best[1] if best else None
+
+
+def newer_checkpoints(path: str) -> list[str]:
+    """Complete checkpoints of the same job as ``path`` (``.../chk-N``) with a higher N,
+    newest first: Flink completed them after the one recorded (a kernel that died, or a
+    cluster whose REST API answered late)."""
+    parent, name = posixpath.split(fsspec_url(path).rstrip("/"))
+    match = _CHK.match(name)
+    if not match:
+        return []
+    newer = []
+    for _, child in _restorable_children(parent, checkpoints=True):
+        number = _CHK.match(posixpath.basename(child.rstrip("/")))
+        if number and int(number.group(1)) > int(match.group(1)):
+            newer.append((int(number.group(1)), child))
+    return [child for _, child in sorted(newer, reverse=True)]
+
+
+def job_id_of(path: str) -> str | None:
+    """The job id in a checkpoint path (``.../<32 hex digits>/chk-N``), if there is one."""
+    parent, name = posixpath.split(fsspec_url(path).rstrip("/"))
+    job = posixpath.basename(parent)
+    return job if _CHK.match(name) and _JOB_ID.fullmatch(job) else None
+
+
+def same_place(a: str | None, b: str | None) -> bool:
+    """Whether two Flink paths name the same place (``file:/x`` is ``file:///x``)."""
+    return bool(a and b) and fsspec_url(a or "").rstrip("/") == fsspec_url(b or "").rstrip("/")
+
+
+def delete_restore_point(path: str) -> None:
+    """Delete a savepoint or checkpoint directory (raises OSError if it cannot)."""
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(fsspec_url(path))
+    except (ImportError, ValueError) as exc:
+        raise OSError(f"cannot delete {path}: {exc}") from exc
+    fs.rm(root, recursive=True)

@@ -40,6 +40,7 @@ from .views import (
     latest_checkpoint,
     latest_failure,
     latest_savepoint,
+    restore_failure,
     restored_from,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "latest_checkpoint",
     "latest_failure",
     "latest_savepoint",
+    "restore_failure",
     "restored_from",
     "summarize_java_trace",
 ]

@@ -112,7 +112,7 @@ def test_nothing_writable_still_sends_the_comm(recorder: Recorder, notebook: str
     def refuse(self: Journal, changes: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Journal, "record_many", refuse)
+    monkeypatch.setattr(Journal, "update_many", refuse)
     recorder.record([CellRecord(notebook, "c1", {"cell_id": "c1", "savepoint_path": "file:/a"})])
     recorder.record([checkpoint(notebook, "c1", 5)])
     assert sent[-1][1]["c1"] | {"updated": None} == {

@@ -85,7 +85,7 @@ def test_a_failed_journal_write_keeps_the_job_watched_and_the_round_applied(
     def refuse(self: Journal, changes: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Journal, "record_many", refuse)
+    monkeypatch.setattr(Journal, "update_many", refuse)
     tracker = make_tracker(Recorder(send_updates=lambda path, cells: sent.append(dict(cells)),
                                     on_problem=lambda path, text: problems.append(text)))
     try:
