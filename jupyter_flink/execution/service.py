@@ -8,7 +8,7 @@ comm), job control, the status outputs, automatic savepoints and the paragraph e
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..display.job_status import JobDisplays
@@ -17,6 +17,7 @@ from ..jobs.autosave import AutoSavepointJobs
 from ..jobs.clients import Endpoint, RestClients
 from ..jobs.control import JobControl, StopOutcome
 from ..jobs.tracker import JobTracker
+from ..kernel.cell import notebook_moved
 from ..recording.recorder import Recorder
 from .executor import ParagraphExecutor
 
@@ -59,6 +60,19 @@ class FlinkService:
                                           say=say, bind=bind)
         self.autosave = AutoSavepointJobs(self.control, self.executor.default_savepoint_dir)
         self.tracker.subscribe(self.autosave)
+
+    def notebook_moved(self, api_path: str) -> None:
+        """The frontend says the notebook is at ``api_path`` now: its journal and the
+        records of its running jobs follow it."""
+        moved = notebook_moved(api_path)
+        if moved is None:
+            return
+        old, new = moved
+        self.recorder.move(old, new)
+        for job in self.tracker.registry.all():
+            if job.owner.notebook_path == old:
+                self.tracker.registry.update(job.job_id, owner=replace(job.owner,
+                                                                       notebook_path=new))
 
     def endpoint(self) -> Endpoint:
         """Where the kernel reaches Flink's REST API now."""

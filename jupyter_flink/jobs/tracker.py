@@ -112,7 +112,7 @@ class JobTracker:
             job_id=job_id, name=name, owner=owner, batch=batch, savepoint_dir=savepoint_dir,
             restored_from=restored_from, restore_reason=restore_reason,
             auto_savepoint_s=auto_savepoint_s, auto_savepoint_retain=auto_savepoint_retain,
-            notice=notice))
+            notice=notice, recording_problem=self.recorder.problem(owner.notebook_path)))
         if on_failure is not None:
             self._on_failure[job_id] = on_failure
         try:

@@ -62,7 +62,8 @@ def current_cell(shell: Any = None) -> CellContext:
 
 
 # JPY_SESSION_NAME -> the notebook's absolute path, resolved once: user code may change the
-# working directory later (os.chdir), which must not move the journal.
+# working directory later (os.chdir), which must not move the journal. A rename the frontend
+# reports (notebook_moved) updates it.
 _resolved: dict[str, str] = {}
 
 
@@ -79,3 +80,23 @@ def notebook_path_from_env() -> str | None:
         path = Path(name)
         _resolved[name] = str(path if path.is_absolute() else Path.cwd() / path.name)
     return _resolved[name]
+
+
+def notebook_moved(api_path: str) -> tuple[str, str] | None:
+    """The frontend says the notebook is now at ``api_path`` (relative to the server root,
+    as jupyter_server names it). Returns (old, new) absolute paths if that moved it."""
+    name = os.environ.get("JPY_SESSION_NAME")
+    old = notebook_path_from_env()
+    if not name or old is None or not api_path.endswith(".ipynb"):
+        return None
+    old_api, new_path = Path(name), Path(api_path)
+    if not new_path.is_absolute():
+        if old_api.is_absolute():
+            return None  # no server root to resolve it against (a headless run)
+        # The server root: as many levels above the notebook as its API path is deep.
+        new_path = Path(old).parents[len(old_api.parts) - 1] / new_path
+    new = str(new_path)
+    if new == old:
+        return None
+    _resolved[name] = new
+    return old, new

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..kernel.cell import notebook_path_from_env
 from ..parsing.header import rewrite_cell_magic_line
+from ..recording import comm
 from .flink_magics import FlinkMagics
 
 __all__ = ["FlinkMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -29,6 +30,7 @@ def load_ipython_extension(ipython: Any) -> None:
     notebook_path_from_env()  # where the notebook is, before user code changes directory
     magics = FlinkMagics(ipython)
     ipython.register_magics(magics)
+    comm.listen_for_notebook_path(magics.service.notebook_moved)
     ipython.input_transformers_cleanup.append(_zeppelin_headers)
     # A plain IPython kernel has no shutdown hook of ours: stop jobs while the JVM still runs.
     atexit.register(magics.shutdown)

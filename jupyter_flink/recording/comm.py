@@ -17,14 +17,17 @@ it closes the comm, which the kernel ignores.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["PROTOCOL_VERSION", "TARGET_NAME", "send_metadata_update", "send_metadata_updates",
-           "updates_in"]
+__all__ = ["NOTEBOOK_TARGET_NAME", "PROTOCOL_VERSION", "TARGET_NAME", "listen_for_notebook_path",
+           "send_metadata_update", "send_metadata_updates", "updates_in"]
 
 TARGET_NAME = "jupyter_flink.metadata"
 PROTOCOL_VERSION = 2
+# Frontend -> kernel: {"path": "<API path of the notebook>"} when the notebook's kernel
+# connects and whenever the notebook is renamed or moved, so that its journal follows it.
+NOTEBOOK_TARGET_NAME = "jupyter_flink.notebook"
 
 
 def send_metadata_updates(notebook_path: str | None,
@@ -70,3 +73,24 @@ def updates_in(data: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         return {}
     return {cell_id: flink for cell_id, flink in cells.items()
             if isinstance(cell_id, str) and isinstance(flink, Mapping)}
+
+
+def listen_for_notebook_path(callback: Callable[[str], None]) -> bool:
+    """Call ``callback(api_path)`` when a frontend tells where this kernel's notebook is.
+
+    A no-op (False) outside an ipykernel process. The frontend opens a comm with target
+    :data:`NOTEBOOK_TARGET_NAME` and the path as its data, and closes it. Safe to call while
+    the kernel is still being built (the flink kernel loads the magics in its constructor):
+    ipykernel's comm manager exists from its import on.
+    """
+    if "ipykernel.ipkernel" not in sys.modules:
+        return False
+    import comm
+
+    def opened(channel: Any, msg: Mapping[str, Any]) -> None:
+        path = (msg.get("content") or {}).get("data", {}).get("path")
+        if isinstance(path, str) and path:
+            callback(path)
+
+    comm.get_comm_manager().register_target(NOTEBOOK_TARGET_NAME, opened)
+    return True

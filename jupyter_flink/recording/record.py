@@ -156,7 +156,8 @@ class RecordProblem:
     problem: str
 
     def note(self, source: str) -> str:
-        return f"The {source}'s flink.{self.field} {self.problem}; it is ignored."
+        what = f"flink.{self.field}" if self.field else "flink value"
+        return f"The {source}'s {what} {self.problem}; it is ignored."
 
 
 def valid_record(value: Any) -> tuple[dict[str, Any], list[RecordProblem]]:

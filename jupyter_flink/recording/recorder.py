@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..times import now_iso
 from . import comm
-from .journal import CorruptJournal, Journal, fallback_journal_path
+from .journal import SUFFIX, CorruptJournal, Journal, fallback_journal_path
 from .record import (
     DEFAULT_HISTORY_LIMIT,
     HISTORY_KEY,
@@ -89,7 +91,18 @@ class Recorder:
         self._journals: dict[str | None, Journal] = {}
         self._known: dict[str | None, dict[str, dict[str, Any]]] = {}
         self._reported: set[tuple[str | None, str]] = set()
+        # What a new job of the notebook should show: lasting problems (the journal cannot be
+        # written) and, once, what happened before it started (a journal moved aside).
+        self._problems: dict[str | None, dict[str, str]] = {}
         self._lock = threading.RLock()
+
+    def problem(self, notebook_path: str | None) -> str | None:
+        """What a new job of the notebook should say about its journal, if anything."""
+        with self._lock:
+            problems = self._problems.get(notebook_path, {})
+            text = problems.get("write") or problems.get("corrupt") or problems.get("read")
+            problems.pop("corrupt", None)  # said once
+            return text
 
     def on_problem(self, listener: Callable[[str | None, str], None]) -> None:
         """Call ``listener(notebook_path, text)`` for each problem with a journal."""
@@ -107,13 +120,62 @@ class Recorder:
 
     def recorded(self, notebook_path: str | None, key: str) -> dict[str, Any] | None:
         """The newest record of ``key``: this kernel's own, or the journal's (another kernel
-        may have written it since)."""
+        may have written it since); else one left in the journal of a notebook that was
+        renamed while no kernel ran (it is taken over)."""
         with self._lock:
             known = self._known.get(notebook_path, {}).get(key)
         on_disk = self._read(notebook_path).get(key)
         candidates = [("kernel", r) for r in (known, on_disk) if r]
         newest = newest_record(*candidates)
+        if newest is None and notebook_path is not None:
+            orphan = self._orphaned(notebook_path, key)
+            if orphan is not None:
+                self.record([CellRecord(notebook_path, key, {
+                    k: v for k, v in orphan.items() if k != "updated"})])
+                return self.recorded(notebook_path, key)
         return dict(newest[1]) if newest else None
+
+    def move(self, old: str, new: str) -> None:
+        """The notebook was renamed or moved: its journal and records follow it."""
+        with self._lock:
+            old_journal = self.journal(old)
+            new_journal = Journal.for_notebook(new, self._journal_dir)
+            entries = self._safe_entries(old_journal)
+            known = self._known.pop(old, {})
+            self._journals.pop(old, None)
+            self._journals[new] = new_journal
+            self._known[new] = known
+            if entries or known:
+                merged = self._safe_entries(new_journal)
+                for key, entry in {**entries, **known}.items():
+                    newest = newest_record(("new", merged.get(key) or {}), ("old", entry))
+                    merged[key] = dict(newest[1]) if newest else dict(entry)
+                try:
+                    new_journal.replace_entries(merged)
+                except OSError as exc:
+                    self._report(new, "write", f"The Flink journal cannot follow the notebook "
+                                 f"to {new_journal.path} ({exc.strerror or exc}).")
+                    return
+            for path in (old_journal.path, Path(str(old_journal.path) + ".lock")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+    def _orphaned(self, notebook_path: str, key: str) -> dict[str, Any] | None:
+        """``key``'s record in a journal beside this one whose notebook no longer exists."""
+        own = self.journal(notebook_path).path
+        for path in sorted(own.parent.glob(f".*{SUFFIX}")):
+            if path == own:
+                continue
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            notebook = data.get("notebook") if isinstance(data, dict) else None
+            record = (data.get("cells") or {}).get(key) if isinstance(data, dict) else None
+            if isinstance(notebook, str) and not Path(notebook).exists() and \
+                    isinstance(record, dict):
+                return record
+        return None
 
     def entries(self, notebook_path: str | None) -> dict[str, dict[str, Any]]:
         """Every record of the notebook, the newest of the journal's and this kernel's."""
@@ -275,6 +337,7 @@ class Recorder:
     def _report(self, notebook_path: str | None, kind: str, text: str, *,
                 every_time: bool = False) -> None:
         with self._lock:
+            self._problems.setdefault(notebook_path, {})[kind] = text
             if not every_time and (notebook_path, kind) in self._reported:
                 return
             self._reported.add((notebook_path, kind))

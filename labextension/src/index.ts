@@ -3,10 +3,14 @@
  *
  * The kernel opens a comm with target `jupyter_flink.metadata` for every update, with
  * `{version: 2, notebook_path, cells: {<cell id>: flink, ...}}` as the comm_open data, and
- * closes it at once (see `jupyter_flink/comm.py`; version 1 carried one cell as `cell_id` and
- * `flink`). This plugin stores each `flink` as the `flink` metadata key of the cell with that
- * id, in the notebook whose kernel sent it. JupyterLab 4 and Notebook 7 share the notebook
- * tracker, so one plugin serves both.
+ * closes it at once (see `jupyter_flink/recording/comm.py`; version 1 carried one cell as
+ * `cell_id` and `flink`). This plugin stores each `flink` as the `flink` metadata key of the
+ * cell with that id, in the notebook whose kernel sent it. JupyterLab 4 and Notebook 7 share
+ * the notebook tracker, so one plugin serves both.
+ *
+ * The other way, it tells the kernel where its notebook is (comm target
+ * `jupyter_flink.notebook`, `{path}`) when it connects and whenever the notebook is renamed
+ * or moved, so that the kernel's journal follows the notebook.
  */
 import {
   JupyterFrontEnd,
@@ -23,6 +27,7 @@ import { JSONExt, JSONObject } from '@lumino/coreutils';
 /** Comm target name and protocol version; keep in step with `jupyter_flink/comm.py`. */
 const TARGET_NAME = 'jupyter_flink.metadata';
 const PROTOCOL_VERSION = 2;
+const NOTEBOOK_TARGET_NAME = 'jupyter_flink.notebook';
 
 /** The `{cell id: flink}` an update carries, of either protocol version (null: unusable). */
 function cellsOf(data: JSONObject): JSONObject | null {
@@ -59,12 +64,48 @@ function applyUpdate(model: INotebookModel, data: JSONObject): boolean {
       continue;
     }
     const current = cell.getMetadata('flink');
-    if (current === undefined || !JSONExt.deepEqual(current, flink)) {
-      cell.setMetadata('flink', flink);
+    const next = keepRecorded(current, flink as JSONObject);
+    if (current === undefined || !JSONExt.deepEqual(current, next)) {
+      cell.setMetadata('flink', next);
       changed = true;
     }
   }
   return changed;
+}
+
+/**
+ * The kernel's record, except that a path it does not know (null) never erases one the cell
+ * has for itself: the kernel adopts the cell's record, but a message may cross that.
+ */
+function keepRecorded(current: unknown, incoming: JSONObject): JSONObject {
+  if (!JSONExt.isObject((current ?? null) as JSONObject | null)) {
+    return incoming;
+  }
+  const mine = current as JSONObject;
+  if (mine.cell_id !== undefined && mine.cell_id !== incoming.cell_id) {
+    return incoming;
+  }
+  const next: JSONObject = { ...incoming };
+  for (const key of ['latest_checkpoint_path', 'savepoint_path']) {
+    if (next[key] === null && typeof mine[key] === 'string') {
+      next[key] = mine[key];
+    }
+  }
+  return next;
+}
+
+/** Tell the kernel where its notebook is (its journal follows the notebook). */
+function tellPath(kernel: Kernel.IKernelConnection, path: string): void {
+  if (kernel.isDisposed || !kernel.handleComms) {
+    return;
+  }
+  try {
+    const comm = kernel.createComm(NOTEBOOK_TARGET_NAME);
+    comm.open({ path });
+    comm.close();
+  } catch (error) {
+    console.warn('jupyter-flink: could not tell the kernel the notebook path', error);
+  }
 }
 
 /** Follow one notebook context's kernel and apply the updates it sends. */
@@ -107,15 +148,23 @@ function watch(context: NotebookPanel['context']): void {
     kernel = next;
     if (kernel?.handleComms) {
       kernel.registerCommTarget(TARGET_NAME, onCommOpen);
+      tellPath(kernel, context.path);
     } else if (kernel) {
       kernel.iopubMessage.connect(onIOPub);
     }
   };
+  const moved = (): void => {
+    if (kernel) {
+      tellPath(kernel, context.path);
+    }
+  };
 
   sessionContext.kernelChanged.connect(attach);
+  context.pathChanged.connect(moved);
   attach();
   context.disposed.connect(() => {
     sessionContext.kernelChanged.disconnect(attach);
+    context.pathChanged.disconnect(moved);
     detach();
   });
 }

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import flink
+from tests.support.counting import COUNTING_TABLES, assert_exactly_once, committed_rows
 from tests.support.kernel import KernelDriver, alive, child_pids, running_kernel
 from tests.support.waiting import wait_until
 
@@ -30,20 +31,6 @@ execution.checkpointing.num-retained 3
 state.checkpoints.dir file://{root}/chk
 state.savepoints.dir file://{root}/savepoints
 """
-
-# A keyed count over a deterministic source; append-only, so a file sink can hold it.
-COUNTING_TABLES = """
-CREATE TABLE IF NOT EXISTS seq_src (id BIGINT, k INT, pt AS PROCTIME()) WITH (
-  'connector' = 'datagen', 'rows-per-second' = '400',
-  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '100000',
-  'fields.k.min' = '0', 'fields.k.max' = '4');
-CREATE TABLE IF NOT EXISTS {sink} (id BIGINT, k INT, cnt BIGINT) WITH (
-  'connector' = 'filesystem', 'path' = 'file://{path}', 'format' = 'csv',
-  'sink.rolling-policy.rollover-interval' = '1 s', 'sink.rolling-policy.check-interval' = '1 s');
-INSERT INTO {sink} SELECT id, k, COUNT(*) OVER (
-  PARTITION BY k ORDER BY pt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM seq_src;
-"""
-
 
 class Notebook:
     """A notebook path and the kernels working on it (the journal lives beside it)."""
@@ -83,28 +70,6 @@ def start_counting(kernel: KernelDriver, notebook: Notebook, cell_id: str, heade
                            + COUNTING_TABLES.format(sink=sink, path=path),
                            cell_id=cell_id, metadata=metadata)
     return reply, path
-
-
-def committed_rows(directory: Path) -> list[tuple[int, int, int]]:
-    """Rows of the sink's committed files (in-progress files start with a dot)."""
-    rows = []
-    for part in directory.rglob("*"):
-        if part.is_file() and not part.name.startswith("."):
-            for line in part.read_text().splitlines():
-                if line.strip():
-                    id_, k, cnt = line.split(",")
-                    rows.append((int(id_), int(k), int(cnt)))
-    return rows
-
-
-def assert_exactly_once(rows: list[tuple[int, int, int]]) -> None:
-    ids = sorted(r[0] for r in rows)
-    assert ids == list(range(1, len(ids) + 1)), "ids lost or doubled"
-    per_key = defaultdict(list)
-    for _, k, cnt in sorted(rows):
-        per_key[k].append(cnt)
-    for k, counts in per_key.items():
-        assert sorted(counts) == list(range(1, len(counts) + 1)), f"key {k}: counts broke"
 
 
 def exists(flink_path: str) -> bool:
@@ -231,9 +196,16 @@ def test_failed_savepoint_falls_back_to_cancel(kernel: KernelDriver,
     reply, _ = start_counting(kernel, notebook, cell,
                               "jobName=no_savepoint, savepointDir=file:///proc/forbidden")
     url = rest_url(reply)
+    checkpoint = wait_until(lambda: notebook.journal(cell).get("latest_checkpoint_path"),
+                            timeout=60, what="a recorded checkpoint")
     before = notebook.journal(cell)
     out = kernel.execute("%flink.cancel no_savepoint").stdout
     assert "savepoint of job no_savepoint failed" in out and "cancelled without one" in out
+    # it says which restore point remains, and how to resume from it
+    remains = re.search(r"Its latest checkpoint remains, (\S+): resumeFromLatestCheckpoint=true "
+                        r"resumes from it", out)
+    assert remains and exists(remains.group(1))
+    assert int(remains.group(1).rsplit("chk-", 1)[1]) >= int(checkpoint.rsplit("chk-", 1)[1])
     job = flink.job_by_name(url, "no_savepoint")
     assert job["state"] == "CANCELED"
     assert notebook.journal(cell).get("savepoint_path") == before.get("savepoint_path")

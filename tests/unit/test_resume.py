@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_flink.errors import StateNotFoundError
-from jupyter_flink.execution.resume import Recorded, choose_restore_path, recorded_for_cell
+from jupyter_flink.errors import PropertyError, StateNotFoundError
+from jupyter_flink.execution.resume import (
+    Recorded,
+    choose_restore_path,
+    latest_restore_point,
+    recorded_for_cell,
+)
 from jupyter_flink.recording.storage import check_restore_path, fsspec_url, list_alternatives
 
 SP = "file:/tmp/sp/savepoint-aa-1"
@@ -123,3 +128,80 @@ def test_newest_restore_point_picks_the_last_written(tmp_path: Path) -> None:
     assert newest_restore_point((f"file:{older}", f"file:{newer}", lost, None)) == \
         f"file:{newer}"
     assert newest_restore_point((lost, None)) is None
+
+
+# ----------------------------------------------------------------------- latest
+
+
+def _restorable(root: Path, name: str, age_s: float) -> str:
+    import os
+    import time
+
+    path = _checkpoint(root, name)
+    stamp = time.time() - age_s
+    os.utime(path / "_metadata", (stamp, stamp))
+    return f"file:{path}"
+
+
+def test_latest_is_the_savepoint_when_the_stop_deleted_the_checkpoints(tmp_path: Path) -> None:
+    savepoint = _restorable(tmp_path / "sp", "savepoint-aa-1", age_s=5)
+    recorded = Recorded(latest_checkpoint_path=f"file:{tmp_path}/chk/{'a' * 32}/chk-7",
+                        savepoint_path=savepoint, history=(
+                            {"path": savepoint, "kind": "savepoint", "origin": "stop"},))
+    found = latest_restore_point(recorded)
+    assert found is not None and found.path == savepoint
+    assert found.what == "the savepoint its last job was stopped with"
+
+
+def test_latest_finds_a_newer_checkpoint_the_kernel_never_recorded(tmp_path: Path) -> None:
+    job = tmp_path / "chk" / ("b" * 32)
+    older = _restorable(job, "chk-7", age_s=30)
+    newer = _restorable(job, "chk-9", age_s=1)
+    _checkpoint(job, "chk-10", complete=False)  # in progress: no _metadata yet
+    savepoint = _restorable(tmp_path / "sp", "savepoint-bb-1", age_s=60)
+    found = latest_restore_point(Recorded(latest_checkpoint_path=older,
+                                          savepoint_path=savepoint))
+    assert found is not None and found.unrecorded
+    assert fsspec_url(found.path).rstrip("/") == fsspec_url(newer).rstrip("/")
+
+
+def test_latest_prefers_a_checkpoint_newer_than_the_savepoint(tmp_path: Path) -> None:
+    savepoint = _restorable(tmp_path / "sp", "savepoint-cc-1", age_s=60)
+    checkpoint = _restorable(tmp_path / "chk" / ("c" * 32), "chk-3", age_s=2)
+    choice = choose_restore_path(resume_from_savepoint=False, resume_from_latest_checkpoint=True,
+                                 paragraph_path=None, conf_path=None, recorded=Recorded(
+                                     latest_checkpoint_path=checkpoint, savepoint_path=savepoint))
+    assert choice.path == checkpoint
+    assert "the recorded checkpoint, the newest restorable state" in " ".join(choice.notes)
+
+
+def test_latest_of_nothing_readable_is_the_recorded_checkpoint(tmp_path: Path) -> None:
+    lost = f"file:{tmp_path}/chk/{'d' * 32}/chk-5"
+    found = latest_restore_point(Recorded(latest_checkpoint_path=lost))
+    assert found is not None and found.path == lost  # the storage check then names it
+
+
+def test_resume_from_picks_a_history_entry() -> None:
+    history = ({"path": "file:/sp/newest", "kind": "savepoint", "origin": "manual"},
+               {"path": "file:/sp/older", "kind": "savepoint", "origin": "stop"})
+    choice = choose_restore_path(resume_from_savepoint=False, resume_from_latest_checkpoint=False,
+                                 paragraph_path=None, conf_path=None,
+                                 recorded=Recorded(history=history), resume_from=2)
+    assert choice.path == "file:/sp/older" and "entry 2" in choice.reason
+    with pytest.raises(PropertyError, match=r"resumeFrom=3: .* has 2"):
+        choose_restore_path(resume_from_savepoint=False, resume_from_latest_checkpoint=False,
+                            paragraph_path=None, conf_path=None,
+                            recorded=Recorded(history=history), resume_from=3)
+
+
+@pytest.mark.parametrize(("metadata", "says"), [
+    ("garbage", "flink value is a str, not an object"),
+    ({"cell_id": "c", "savepoint_path": 42}, "flink.savepoint_path is int 42"),
+    ({"cell_id": "c", "latest_checkpoint_path": ["a", "b"]}, "flink.latest_checkpoint_path is"),
+    ({"cell_id": "c", "history": [{"path": 1}]}, "flink.history has entries that are not"),
+])
+def test_bad_metadata_values_are_named_and_ignored(metadata: object, says: str) -> None:
+    journal = {"cell_id": "c", "savepoint_path": SP, "updated": "2026-01-01T00:00:00+00:00"}
+    recorded, notes = recorded_for_cell("c", metadata, journal)
+    assert recorded.savepoint_path == SP  # the journal's: the bad field is not used
+    assert any(says in note and "ignored" in note for note in notes), notes
