@@ -9,13 +9,20 @@ checked on storage, so that a lost checkpoint is an error naming it, not a Java 
 from __future__ import annotations
 
 from ..errors import ConfigurationError, PropertyError
+from ..flink.saved_state import saved_operators
 from ..flink.session import FlinkSession
 from ..jobs.control import JobControl
 from ..jobs.registry import Owner
 from ..parsing.properties import ParagraphProperties
 from ..recording.record import FLINK_KEY, history_entry
 from ..recording.storage import check_restore_path, job_id_of
-from .resume import RESTORE_KEY, choose_restore_path, recorded_for_cell
+from .resume import (
+    RESTORE_KEY,
+    Latest,
+    choose_restore_path,
+    latest_restore_point,
+    recorded_for_cell,
+)
 from .run import CellRun, Prepared
 
 __all__ = ["SAVEPOINT_DIR_KEY", "Preparation"]
@@ -54,7 +61,8 @@ class Preparation:
             resume_from_latest_checkpoint=props.resume_from_latest_checkpoint,
             paragraph_path=props.restore_path,
             conf_path=self.session.flink_settings().get(RESTORE_KEY),
-            recorded=recorded, resume_from=props.resume_from)
+            recorded=recorded, resume_from=props.resume_from,
+            latest=lambda rec: latest_restore_point(rec, usable=self._complete))
         notes.extend(choice.notes)
         if choice.latest is not None and choice.latest.unrecorded and keyed:
             tracker.remember(owner, history_entry(
@@ -68,6 +76,18 @@ class Preparation:
         for text in notes:
             run.note(text)
         return run.prepared
+
+    def _complete(self, latest: Latest) -> bool:
+        """Whether a checkpoint nobody recorded can be read by Flink: a crash while Flink
+        wrote its ``_metadata`` leaves it cut off (recorded ones were complete)."""
+        if not latest.unrecorded:
+            return True
+        try:
+            self.session.start()
+            saved_operators(self.session.gateway, latest.path)
+        except Exception:
+            return False
+        return True
 
     def _stop_previous(self, run: CellRun, owner: Owner) -> None:
         if not (owner.cell_id or owner.job_name):

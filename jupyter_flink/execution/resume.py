@@ -103,10 +103,12 @@ def recorded_for_cell(cell_id: str | None, metadata: Any,
 def latest_restore_point(recorded: Recorded, *,
                          written_at: Callable[[str], float | None] = storage.written_at,
                          newer: Callable[[str], Sequence[str]] = storage.newer_checkpoints,
+                         usable: Callable[[Latest], bool] = lambda latest: True,
                          ) -> Latest | None:
     """The cell's newest restorable state (rule 2 above), by when its ``_metadata`` was
-    written; None when nothing is recorded. When nothing recorded can be read, the recorded
-    checkpoint (so that the storage check names it and lists what is left)."""
+    written, of those ``usable`` accepts (a checkpoint nobody recorded may have been cut off
+    by a crash); None when nothing is recorded. When nothing recorded can be read, the
+    recorded checkpoint (so that the storage check names it and lists what is left)."""
     candidates: list[Latest] = []
     if recorded.latest_checkpoint_path:
         candidates.append(Latest(recorded.latest_checkpoint_path, "the recorded checkpoint"))
@@ -122,9 +124,10 @@ def latest_restore_point(recorded: Recorded, *,
     if not candidates:
         return None
     dated = [(when, c) for c in candidates if (when := written_at(c.path)) is not None]
-    if not dated:
-        return candidates[0]
-    return max(dated, key=lambda pair: pair[0])[1]
+    for _, candidate in sorted(dated, key=lambda pair: pair[0], reverse=True):
+        if usable(candidate):
+            return candidate
+    return candidates[0]
 
 
 def choose_restore_path(*, resume_from_savepoint: bool, resume_from_latest_checkpoint: bool,
@@ -132,7 +135,7 @@ def choose_restore_path(*, resume_from_savepoint: bool, resume_from_latest_check
                         recorded: Recorded, resume_from: int | None = None,
                         latest: Callable[[Recorded], Latest | None] = latest_restore_point,
                         ) -> ResumeChoice:
-    """Apply the precedence table."""
+    """Apply the precedence table (``latest`` finds the cell's newest state)."""
     notes: list[str] = []
     if resume_from is not None:
         paragraph_path = _history_path(recorded, resume_from)

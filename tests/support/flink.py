@@ -34,6 +34,10 @@ def job_by_name(url: str, name: str) -> dict[str, Any] | None:
     return max(matching, key=lambda j: j["start-time"]) if matching else None
 
 
+def cancel(url: str, job_id: str) -> None:
+    httpx.patch(f"{url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
+
+
 def wait_for_state(url: str, job_id: str, states: set[str], timeout: float = 60) -> str:
     seen: list[str] = []
 

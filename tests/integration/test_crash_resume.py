@@ -1,0 +1,127 @@
+"""Kill -9 the kernel at random moments; every resume from latest must succeed, exactly once.
+
+With one retained checkpoint Flink deletes ``chk-N`` as soon as ``chk-N+1`` completes, and the
+kernel records ``chk-N+1`` a little later (up to 3 s later on a remote cluster with Flink's
+default REST cache): a kill in between leaves a recorded path that no longer exists, with its
+successor on storage. ``resumeFromLatestCheckpoint=true`` must find the successor. A sequence
+source into a filesystem sink proves at the end that no id was lost or doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import flink
+from tests.support.counting import COUNTING_TABLES, assert_exactly_once, committed_rows
+from tests.support.kernel import KernelDriver, alive, child_pids, running_kernel
+from tests.support.standalone import StandaloneCluster, cluster_fixture
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.flink
+
+KILLS = 10
+CHECKPOINTS = """execution.checkpointing.interval 1 s
+state.checkpoints.dir file://{root}/chk
+state.savepoints.dir file://{root}/savepoints
+"""
+CELL = "crash-cell"
+HEADER = "jobName=crashing, resumeFromLatestCheckpoint=true"
+
+# Flink's defaults where the race lives: one retained checkpoint, REST statistics cached 3 s.
+cluster = cluster_fixture(slots=2, settings={
+    "execution.checkpointing.num-retained": "1",
+    "rest.cache.checkpoint-statistics.timeout": "3 s"})
+
+
+class Crashing:
+    """One notebook whose kernel is killed again and again."""
+
+    def __init__(self, root: Path, conf: str):
+        self.root = root
+        self.path = root / "crash.ipynb"
+        self.path.write_text("{}")
+        self.conf = conf
+        self.sink = root / "sink"
+        self.journal = root / ".crash.ipynb.flink-journal.json"
+
+    def kernel(self) -> Any:
+        return running_kernel(env={"JPY_SESSION_NAME": str(self.path)}, cwd=str(self.root))
+
+    def run_cell(self, kernel: KernelDriver) -> Any:
+        kernel.execute("%%flink.conf\n" + self.conf, cell_id="conf")
+        return kernel.execute(f"%%flink.ssql({HEADER})\n"
+                              + COUNTING_TABLES.format(sink="sink", path=self.sink),
+                              cell_id=CELL)
+
+    def recorded(self) -> str | None:
+        if not self.journal.exists():
+            return None
+        return json.loads(self.journal.read_text())["cells"].get(CELL, {}) \
+            .get("latest_checkpoint_path")
+
+
+def crash_and_resume(book: Crashing, url_of: Any, seed: int) -> list[str]:
+    """KILLS times: run (resuming from latest), wait a random moment, kill -9. Returns what
+    each run said about where it started."""
+    rng = random.Random(seed)
+    started: list[str] = []
+    for round_ in range(KILLS + 1):
+        with book.kernel() as kernel:
+            reply = book.run_cell(kernel)
+            assert reply.status == "ok"
+            started.append(reply.stdout)
+            url = url_of(reply)
+            job = flink.job_by_name(url, "crashing")
+            assert job is not None and job["state"] == "RUNNING"
+            if round_ > 0 and book.recorded():
+                checkpoints = flink.get(url, f"/jobs/{job['jid']}/checkpoints")
+                assert checkpoints["counts"]["restored"] == 1, reply.stdout
+            if round_ == KILLS:
+                wait_until(lambda: len(committed_rows(book.sink)) > 0 and book.recorded(),
+                           timeout=60, what="output of the last run")
+                kernel.execute("%flink.cancel crashing")
+                break
+            # At a random moment: often within a checkpoint interval of a completion.
+            wait_until(lambda j=job, u=url: flink.completed_checkpoints(u, j["jid"]) >= 1,
+                       timeout=60, what="a first checkpoint of this run")
+            kernel.pump(rng.uniform(0.0, 2.5))
+            jvms = child_pids(kernel.pid)
+            os.kill(kernel.pid, signal.SIGKILL)
+            wait_until(lambda jvms=jvms: not any(alive(p) for p in jvms), timeout=30,
+                       what="the killed kernel's children to exit")
+    return started
+
+
+def test_local_kill_9_at_random_moments(tmp_path: Path) -> None:
+    book = Crashing(tmp_path, CHECKPOINTS.format(root=tmp_path)
+                    + "execution.checkpointing.num-retained 1\n")
+    said = crash_and_resume(book, lambda reply: flink.rest_url_from("\n".join(reply.data())),
+                            seed=1)
+    assert all("Starting without state" not in text for text in said[1:]), said
+    assert_exactly_once(committed_rows(book.sink))
+
+
+@pytest.fixture
+def remote_book(tmp_path: Path, cluster: StandaloneCluster) -> Iterator[Crashing]:
+    book = Crashing(tmp_path, cluster.conf_lines(CHECKPOINTS.format(root=tmp_path)))
+    yield book
+    for job in flink.jobs(cluster.rest_url):  # nothing of ours keeps running on the cluster
+        if job["state"] == "RUNNING":
+            flink.cancel(cluster.rest_url, job["jid"])
+
+
+def test_remote_kill_9_at_random_moments(remote_book: Crashing,
+                                         cluster: StandaloneCluster) -> None:
+    said = crash_and_resume(remote_book, lambda reply: cluster.rest_url, seed=2)
+    # Each new kernel found the job the killed one left running, and stopped it first.
+    assert sum("previous job is stopped first" in text for text in said) >= KILLS - 1, said
+    assert all("Starting without state" not in text for text in said[1:]), said
+    assert_exactly_once(committed_rows(remote_book.sink))
