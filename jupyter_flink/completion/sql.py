@@ -48,15 +48,21 @@ def sql_candidates(spot: Spot, *, hints: Sequence[str] = (),
     parts = spot.fragment.split(".")
     last = parts[-1]
     found: list[Candidate] = []
+    planner: list[Candidate] = []
     if catalog is not None:
         names = catalog.names()
-        found += _from_hints(hints, parts, names)
-        found += _from_catalog(parts, spot.statement, names, catalog)
-    if len(parts) == 1:
-        found += _keywords(spot, last)
-    kept = [c for c in unique(found)
+        planner = _fitting(_from_hints(hints, parts, names), last)
+        found = planner + _fitting(_from_catalog(parts, spot.statement, names, catalog,
+                                                 functions=not planner), last)
+    if len(parts) == 1 and not planner:  # the planner knows which keywords fit: if it said
+        found += _keywords(spot, last)  # nothing (no JVM, a statement's first word), all do
+    return sorted(unique(found), key=lambda c: _RANKS.get(c.type, 6))
+
+
+def _fitting(candidates: list[Candidate], last: str) -> list[Candidate]:
+    """Those whose last dotted segment starts with ``last`` (ignoring case)."""
+    return [c for c in candidates
             if c.text.rsplit(".", 1)[-1].lower().startswith(last.lower())]
-    return sorted(kept, key=lambda c: _RANKS.get(c.type, 6))
 
 
 def referenced_tables(statement: str) -> dict[str, str]:
@@ -124,8 +130,10 @@ def _kind_of(segments: list[str], names: CatalogNames) -> str:
     return "column"
 
 
-def _from_catalog(parts: list[str], statement: str, names: CatalogNames, catalog: Catalog
-                  ) -> list[Candidate]:
+def _from_catalog(parts: list[str], statement: str, names: CatalogNames, catalog: Catalog,
+                  *, functions: bool) -> list[Candidate]:
+    """Names from the catalog; functions only if ``functions`` (where the planner has
+    hints, it knows whether a function fits)."""
     qualifier, last = parts[:-1], parts[-1]
     prefix = "".join(f"{q}." for q in qualifier)
     refs = referenced_tables(statement)
@@ -136,9 +144,11 @@ def _from_catalog(parts: list[str], statement: str, names: CatalogNames, catalog
         found += [Candidate(o.name, o.kind) for o in names.objects()]
         found += [Candidate(d, "database") for d in names.catalogs.get(names.current_catalog, {})]
         found += [Candidate(c, "catalog") for c in names.catalogs]
-        found += [Candidate(f, "function") for f in names.functions]
-        if last:
-            found += [Candidate(_case(f, last), "function") for f in names.all_functions]
+        if functions:
+            found += [Candidate(f, "function") for f in names.functions]
+            if last:  # SQL's built-ins (the camel-case names are the Table API's)
+                found += [Candidate(_case(f, last), "function") for f in names.all_functions
+                          if f.isupper()]
         return found
     if len(qualifier) == 1:
         head = qualifier[0]

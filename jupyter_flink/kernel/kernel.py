@@ -46,6 +46,17 @@ class FlinkKernel(IPythonKernel):
         finally:
             current.reset(token)
 
+    def do_complete(self, code: str, cursor_pos: int | None) -> Any:
+        """Tab: in a Flink magic, only Flink's completions (never Python's mixed in when
+        Flink has none); elsewhere IPython's, as in any IPython kernel."""
+        position = len(code) if cursor_pos is None else cursor_pos
+        for magics in self._flink_magics():
+            complete_cell = getattr(magics, "complete_cell", None)
+            reply = complete_cell(code, position) if callable(complete_cell) else None
+            if reply is not None:
+                return reply
+        return super().do_complete(code, cursor_pos)
+
     def do_inspect(self, code: str, cursor_pos: int | None, detail_level: int = 0,
                    omit_sections: Any = ()) -> Any:
         """Shift+Tab: help on the Flink magic's part under the cursor (a conf key, a cell

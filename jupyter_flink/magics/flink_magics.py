@@ -27,6 +27,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Float, Integer, Unicode
 
 from ..completion import FlinkCompleter
+from ..completion.replies import complete_reply
 from ..display.catalog_tree import CatalogTree
 from ..errors import FlinkNotebookError, JobError, RestError, UserError
 from ..execution.service import FlinkService, ServiceSettings
@@ -298,6 +299,16 @@ class FlinkMagics(Magics):
         title = "Catalog of " + ("btenv (%%flink.bsql)" if args.batch
                                  else "stenv (%%flink.ssql)")
         return CatalogTree(reader.names(columns=True, limit=500), title=title)
+
+    def complete_cell(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
+        """A complete_reply for the Flink magic part under the cursor (the flink kernel asks
+        this first); None where IPython's completers answer (Python)."""
+        try:
+            found = self.completer.complete(code, cursor_pos)
+        except Exception:  # Tab must never fail a request: IPython answers instead
+            log.warning("jupyter-flink completion failed", exc_info=True)
+            return None
+        return None if found is None else complete_reply(found, cursor_pos)
 
     def inspect_cell(self, code: str, cursor_pos: int) -> dict[str, str] | None:
         """Shift+Tab help on the Flink part under the cursor (the flink kernel's
