@@ -85,18 +85,18 @@ def option_help(option: OptionHelp) -> dict[str, str]:
         text = "Flink's description appears once Flink runs in this kernel."
         plain.append(text)
         markdown.append(f"*{text}*")
-    rows = [("Default", option.default if option.default not in (None, "") else "(none)"),
-            ("Values", ", ".join(option.choices) if option.choices else None),
-            ("Current value", f"{option.value}  ({option.source})" if option.value is not None
-             else None),
-            ("Flink's options", option.docs_url)]
-    if not option.known:
-        rows = rows[2:]
-    for label, value in rows:
-        if value:
-            plain.append(f"{label}: {value}")
-            markdown.append(f"{label}: `{value}`" if label != "Flink's options"
-                            else f"{label}: {value}")
+    default = option.default if option.default not in (None, "") else None
+    rows: list[tuple[str, str | None, str]] = [
+        ("Default", default or "(none)", f"`{default}`" if default else "(none)"),
+        ("Values", ", ".join(option.choices),
+         ", ".join(f"`{c}`" for c in option.choices)),
+        ("Current value", option.value and f"{option.value}  ({option.source})",
+         f"`{option.value}` ({option.source})"),
+        ("Flink's options", option.docs_url, option.docs_url or "")]
+    for label, shown_text, markup in rows[2:] if not option.known else rows:
+        if shown_text:
+            plain.append(f"{label}: {shown_text}")
+            markdown.append(f"{label}: {markup}")
     return _bundle(plain, markdown)
 
 
