@@ -2,11 +2,13 @@
 
 ipykernel answers a complete_request with IPython's completer, which runs every matcher on
 the whole cell text and the cursor; ours is registered in ``IPCompleter.custom_matchers`` by
-``%load_ext jupyter_flink`` (the flink kernel loads it too), so Tab works in both kernels.
-Where the cursor is in a Flink magic, our completions replace the fragment we say and the
-other matchers (Jedi, file names...) are suppressed; everywhere else (Python in ``%%flink``
-cells and plain cells) the matcher returns nothing and IPython completes as always. A
-failure here is logged and completes nothing: Tab must never break.
+``%load_ext jupyter_flink``, so Tab works in any IPython kernel. Where the cursor is in a
+Flink magic, our completions replace the fragment we say and the other matchers (Jedi, file
+names...) are suppressed; everywhere else (Python in ``%%flink`` cells and plain cells) the
+matcher returns nothing and IPython completes as always. IPython cannot suppress the other
+matchers when ours has nothing, so the flink kernel answers Flink magics before IPython's
+completer runs (``FlinkKernel.do_complete``, :mod:`.replies`). A failure here is logged and
+completes nothing: Tab must never break.
 """
 
 from __future__ import annotations

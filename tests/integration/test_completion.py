@@ -137,6 +137,19 @@ def test_python_completion_still_works_in_plain_and_flink_cells(fresh: KernelDri
     assert java_children(fresh) == []
 
 
+def test_a_plain_ipython_kernel_completes_after_load_ext(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    cache = tmp_path_factory.mktemp("plain-kernel-cache")
+    with running_kernel("python3", env={"XDG_CACHE_HOME": str(cache)}) as plain:
+        plain.execute("%load_ext jupyter_flink")
+        assert matches(plain.complete("%%flink.conf\nflink.execution.m")) == [
+            "flink.execution.mode"]
+        assert matches(plain.complete("%%flink.ssql(jobName=x, type=ap")) == ["append"]
+        assert "SELECT" in matches(plain.complete("%%flink.ssql\nSEL"))
+        assert "path" in matches(plain.complete("%%flink\nimport os\nos.pa"))
+        assert java_children(plain) == []
+
+
 # ------------------------------------------------------------------------- %%flink.conf
 
 
