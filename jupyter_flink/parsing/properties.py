@@ -290,6 +290,8 @@ def property_infos(kind: str | None = None) -> list[PropertyInfo]:
         if kind is not None and kind not in prop.kinds:
             continue
         default = _FIELD_DEFAULTS[prop.attr]
+        if isinstance(default, bool):
+            default = str(default).lower()
         if prop.convert is _boolean:
             choices: tuple[str, ...] = ("true", "false")
         elif isinstance(prop.convert, _choice):
@@ -298,9 +300,8 @@ def property_infos(kind: str | None = None) -> list[PropertyInfo]:
             choices = ()
         infos.append(PropertyInfo(
             name=prop.name, accepted=prop.accepted, meaning=prop.meaning,
-            default=None if default is None else str(default).lower()
-            if isinstance(default, bool) else str(default),
-            choices=choices, kinds=tuple(k for k in KINDS if k in prop.kinds)))
+            default=None if default is None else str(default), choices=choices,
+            kinds=tuple(k for k in KINDS if k in prop.kinds)))
     return infos
 
 
