@@ -42,7 +42,8 @@ def test_tab_in_a_conf_cell_shows_flinks_keys_and_shift_tab_their_help(lab, jupy
     assert source == "%%flink.conf\nexecution.checkpointing.interval"
 
     lab.page.keyboard.press("Shift+Tab")
-    tooltip = lab.page.locator(".jp-Tooltip")
+    # The tooltip renders its Markdown after it appears: wait for the last line
+    tooltip = lab.page.locator(".jp-Tooltip", has_text="Flink's options")
     tooltip.wait_for(state="visible", timeout=30_000)
     text = tooltip.inner_text()
     assert "execution.checkpointing.interval" in text and "Duration" in text, text
