@@ -30,6 +30,7 @@ from ..options.interpreter_keys import (
     parse_headers,
     resolve_interpreter,
 )
+from .catalog import CatalogReader
 from .cluster import Cluster, LocalCluster, RemoteCluster
 from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
@@ -82,6 +83,8 @@ class FlinkSession:
         self.gateway: Any = None
         self.cluster: Cluster | None = None
         self._envs: Environments | None = None
+        self._readers: dict[int, CatalogReader] = {}
+        self._readers_lock = threading.Lock()  # not _lock: a starting cluster holds that
 
     # ----------------------------------------------------------------- configuration
 
@@ -91,6 +94,11 @@ class FlinkSession:
             from ..options.registry import OptionRegistry
 
             self._options = OptionRegistry.load(self._gateway())
+        return self._options
+
+    @property
+    def loaded_options(self) -> OptionRegistry | None:
+        """The option registry if it is loaded already (None: reading it needs the JVM)."""
         return self._options
 
     def interpreter_default(self, key: str) -> str:
@@ -286,6 +294,8 @@ class FlinkSession:
         with self._lock:
             cluster, self.cluster = self.cluster, None
             self._envs = None
+            with self._readers_lock:
+                self._readers.clear()
             if cluster is not None:
                 cluster.stop()
 
@@ -296,6 +306,18 @@ class FlinkSession:
         self.start()
         assert self._envs is not None
         return self._envs
+
+    def catalog_reader(self, *, batch: bool = False) -> CatalogReader | None:
+        """The catalog of ``stenv`` (``btenv`` if ``batch``) as completion reads it; None
+        while the session has not started (this never starts it)."""
+        envs = self._envs
+        if envs is None:
+            return None
+        tenv = envs.btenv if batch else envs.stenv
+        with self._readers_lock:
+            if id(tenv) not in self._readers:
+                self._readers[id(tenv)] = CatalogReader(self._gateway(), tenv)
+            return self._readers[id(tenv)]
 
     def cluster_is_local(self) -> bool:
         return self.cluster is None or self.cluster.is_local

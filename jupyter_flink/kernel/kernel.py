@@ -46,14 +46,43 @@ class FlinkKernel(IPythonKernel):
         finally:
             current.reset(token)
 
+    def do_complete(self, code: str, cursor_pos: int | None) -> Any:
+        """Tab: in a Flink magic, only Flink's completions (never Python's mixed in when
+        Flink has none); elsewhere IPython's, as in any IPython kernel."""
+        position = len(code) if cursor_pos is None else cursor_pos
+        for magics in self._flink_magics():
+            complete_cell = getattr(magics, "complete_cell", None)
+            reply = complete_cell(code, position) if callable(complete_cell) else None
+            if reply is not None:
+                return reply
+        return super().do_complete(code, cursor_pos)
+
+    def do_inspect(self, code: str, cursor_pos: int | None, detail_level: int = 0,
+                   omit_sections: Any = ()) -> Any:
+        """Shift+Tab: help on the Flink magic's part under the cursor (a conf key, a cell
+        property, a table or function in SQL), else IPython's object help."""
+        position = len(code) if cursor_pos is None else cursor_pos
+        for magics in self._flink_magics():
+            inspect_cell = getattr(magics, "inspect_cell", None)
+            bundle = inspect_cell(code, position) if callable(inspect_cell) else None
+            if bundle:
+                return {"status": "ok", "found": True, "data": bundle, "metadata": {}}
+        return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
+
     def do_shutdown(self, restart: bool) -> Any:
-        assert self.shell is not None
-        for magics in list(self.shell.magics_manager.registry.values()):
+        for magics in self._flink_magics():
             stop = getattr(magics, "shutdown", None)
-            if callable(stop) and type(magics).__module__.startswith("jupyter_flink"):
+            if callable(stop):
                 stop()
         stop_java_children()
         return super().do_shutdown(restart)
+
+    def _flink_magics(self) -> list[Any]:
+        """The registered magics of jupyter-flink (found by module: this stage imports none
+        of the stages above it)."""
+        assert self.shell is not None
+        return [magics for magics in list(self.shell.magics_manager.registry.values())
+                if type(magics).__module__.startswith("jupyter_flink")]
 
 
 def stop_java_children(timeout: float = 10.0) -> None:

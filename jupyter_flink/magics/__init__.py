@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+from .. import completion
 from ..kernel.cell import notebook_path_from_env
 from ..parsing.header import rewrite_cell_magic_line
 from ..recording import comm
@@ -32,6 +33,8 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     comm.listen_for_notebook_path(magics.service.notebook_moved)
     ipython.input_transformers_cleanup.append(_zeppelin_headers)
+    if getattr(ipython, "Completer", None) is not None:
+        magics.completion_matcher = completion.register(ipython, magics.completer)
     # A plain IPython kernel has no shutdown hook of ours: stop jobs while the JVM still runs.
     atexit.register(magics.shutdown)
 
@@ -41,5 +44,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         if isinstance(magics, FlinkMagics):
             magics.shutdown()
             atexit.unregister(magics.shutdown)
+            if magics.completion_matcher is not None:
+                completion.unregister(ipython, magics.completion_matcher)
     if _zeppelin_headers in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_zeppelin_headers)

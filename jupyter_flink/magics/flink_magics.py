@@ -9,6 +9,7 @@ statement) are shown as one short paragraph, with Flink's trace one step away in
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -25,6 +26,9 @@ from IPython.core.magic import (
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Float, Integer, Unicode
 
+from ..completion import FlinkCompleter
+from ..completion.replies import complete_reply
+from ..display.catalog_tree import CatalogTree
 from ..errors import FlinkNotebookError, JobError, RestError, UserError
 from ..execution.service import FlinkService, ServiceSettings
 from ..jobs.registry import TrackedJob
@@ -35,6 +39,7 @@ from ..parsing.properties import PROPERTY_HELP, ParagraphProperties
 from . import tables
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 
 def named(marker: Any, name: str) -> Callable[[F], F]:
@@ -125,6 +130,10 @@ class FlinkMagics(Magics):
         self.executor = self.service.executor
         self._shut_down = False
         self._reattached_to: set[str] = set()
+        # Tab and Shift+Tab; catalog answers are kept until the next cell runs.
+        self.completer = FlinkCompleter(self.session, self.tracker.registry.all,
+                                        generation=lambda: self.ip.execution_count)
+        self.completion_matcher: Any = None  # set when registered with IPython's completer
 
     @property
     def ip(self) -> Any:
@@ -295,6 +304,42 @@ class FlinkMagics(Magics):
         if self.session.started:
             _say(f"Flink {self.tracker.rest.config().get('flink-version', '?')}, mode "
                  f"{self.session.interpreter_setting('flink.execution.mode')}.")
+
+    @named(line_magic, "flink.catalog")
+    @magic_arguments()
+    @argument("--batch", action="store_true",
+              help="the batch table environment's view (btenv; default: stenv)")
+    @reports_errors
+    def flink_catalog(self, line: str) -> Any:
+        """Catalogs, databases, tables, views and their columns, as a tree."""
+        args = parse_argstring(self.flink_catalog, line)
+        reader = self.session.catalog_reader(batch=args.batch)
+        if reader is None:
+            _say("No Flink session yet: the catalog is there once a Flink cell "
+                 "(%%flink, %%flink.ssql or %%flink.bsql) has run.")
+            return None
+        title = "Catalog of " + ("btenv (%%flink.bsql)" if args.batch
+                                 else "stenv (%%flink.ssql)")
+        return CatalogTree(reader.names(columns=True, limit=500), title=title)
+
+    def complete_cell(self, code: str, cursor_pos: int) -> dict[str, Any] | None:
+        """A complete_reply for the Flink magic part under the cursor (the flink kernel asks
+        this first); None where IPython's completers answer (Python)."""
+        try:
+            found = self.completer.complete(code, cursor_pos)
+        except Exception:  # Tab must never fail a request: IPython answers instead
+            log.warning("jupyter-flink completion failed", exc_info=True)
+            return None
+        return None if found is None else complete_reply(found, cursor_pos)
+
+    def inspect_cell(self, code: str, cursor_pos: int) -> dict[str, str] | None:
+        """Shift+Tab help on the Flink part under the cursor (the flink kernel's
+        inspect_request asks this first); None when it is not ours."""
+        try:
+            return self.completer.inspect(code, cursor_pos)
+        except Exception:  # help must never fail a request: IPython answers instead
+            log.warning("jupyter-flink help failed", exc_info=True)
+            return None
 
     @named(line_magic, "flink.trace")
     def flink_trace(self, line: str) -> None:

@@ -146,7 +146,11 @@ def help_text(properties: Sequence[tuple[str, str, str]]) -> Any:
 | `%flink.savepoint JOB [--dir D]` | take a savepoint, keep running; `--all` |
 | `%flink.checkpoints [JOB]` | checkpoint history and retained checkpoints |
 | `%flink.history [JOB]` | a cell's restore points, numbered for `resumeFrom=N` |
+| `%flink.catalog [--batch]` | catalogs, databases, tables, views and columns as a tree |
 | `%flink.trace` | the full Flink trace of the last error |
+
+Tab completes conf keys and values, header properties, SQL (keywords, tables, columns,
+functions) and job names; Shift+Tab explains an option, a property, a table or a function.
 
 Paragraph properties go in the header, Zeppelin style:
 `%%flink.ssql(jobName=wc, savepointDir=file:///tmp/sp, resumeFromSavepoint=true)`

@@ -7,19 +7,22 @@ file.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write_text
 from .discovery import OptionInfo
 
-__all__ = ["SCHEMA_VERSION", "cache_file", "default_cache_dir", "read_cache", "write_cache"]
+__all__ = ["SCHEMA_VERSION", "cache_file", "default_cache_dir", "installed_flink_version",
+           "newest_cache", "read_cache", "write_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,24 @@ def cache_file(cache_dir: Path, flink_version: str, jars: Iterable[str]) -> Path
     digest = hashlib.sha256(
         json.dumps([SCHEMA_VERSION, flink_version, stamps]).encode()).hexdigest()[:16]
     return cache_dir / f"flink-options-{flink_version}-{digest}.json"
+
+
+def newest_cache(cache_dir: Path, flink_version: str) -> Path | None:
+    """The most recently written cache file of ``flink_version`` in ``cache_dir``, if any."""
+    try:
+        files = [(p.stat().st_mtime_ns, p) for p in
+                 cache_dir.glob(f"flink-options-{glob.escape(flink_version)}-*.json")]
+    except OSError:
+        return None
+    return max(files)[1] if files else None
+
+
+def installed_flink_version() -> str | None:
+    """The version of the installed PyFlink (``apache-flink``), read without starting Java."""
+    try:
+        return version("apache-flink")
+    except PackageNotFoundError:
+        return None
 
 
 def read_cache(path: Path) -> list[OptionInfo] | None:

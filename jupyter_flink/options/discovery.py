@@ -38,6 +38,7 @@ __all__ = [
     "flink_version",
     "format_duration",
     "option_classes",
+    "plain_text",
     "scan",
 ]
 
@@ -220,10 +221,15 @@ def format_duration(iso: str) -> str:
     return f"{nanos // size} {label}"
 
 
+def plain_text(description_html: str) -> str:
+    """An option's HTML description as one paragraph of plain text."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", description_html))
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def first_sentence(description_html: str, limit: int = 200) -> str:
     """Plain text of the first sentence of an option's HTML description."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", description_html))
-    text = re.sub(r"\s+", " ", text).strip()
+    text = plain_text(description_html)
     match = re.match(r"(.+?[.!?])(?:\s|$)", text)
     sentence = match.group(1) if match else text
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
@@ -289,8 +295,15 @@ class JvmOptions:
 
     def description(self, info: OptionInfo) -> str:
         """The first sentence of Flink's description (formatting all of them costs ~1 s)."""
+        return first_sentence(self._html(info))
+
+    def text(self, info: OptionInfo) -> str:
+        """Flink's whole description, as plain text."""
+        return plain_text(self._html(info))
+
+    def _html(self, info: OptionInfo) -> str:
         option, _ = self._option(info)
-        return first_sentence(str(self._formatter.format(option.description())))
+        return str(self._formatter.format(option.description()))
 
     def _option(self, info: OptionInfo) -> tuple[Any, str]:
         ident = (info.owner, info.field)

@@ -29,7 +29,14 @@ from typing import Any, Protocol
 
 from ..errors import ConfigurationError
 from . import discovery
-from .cache import cache_file, default_cache_dir, read_cache, write_cache
+from .cache import (
+    cache_file,
+    default_cache_dir,
+    installed_flink_version,
+    newest_cache,
+    read_cache,
+    write_cache,
+)
 from .discovery import OptionInfo, Rejection
 from .interpreter_keys import (
     INTERPRETER_ALIASES,
@@ -59,6 +66,8 @@ class FlinkView(Protocol):
     def check(self, info: OptionInfo, value: str) -> Rejection | None: ...
 
     def description(self, info: OptionInfo) -> str: ...
+
+    def text(self, info: OptionInfo) -> str: ...
 
 
 _EXPECTED = {
@@ -131,6 +140,26 @@ class OptionRegistry:
         return cls(options, flink_version=version, flink=discovery.JvmOptions(gateway),
                    source=source, load_seconds=time.perf_counter() - start)
 
+    @classmethod
+    def from_cache(cls, *, flink_version: str | None = None,
+                   cache_dir: Path | str | None = None) -> OptionRegistry | None:
+        """The options a kernel cached earlier for this Flink version, without any JVM.
+
+        Values are then checked for choices only and options have no descriptions; None if
+        no kernel has cached them yet. The newest cache of the version wins (a cache file is
+        per jar set, and only the JVM knows which jars it runs with).
+        """
+        start = time.perf_counter()
+        version = flink_version or installed_flink_version()
+        if version is None:
+            return None
+        path = newest_cache(Path(cache_dir) if cache_dir else default_cache_dir(), version)
+        options = read_cache(path) if path else None
+        if options is None:
+            return None
+        return cls(options, flink_version=version, source="cache",
+                   load_seconds=time.perf_counter() - start)
+
     @property
     def docs_url(self) -> str:
         release = ".".join(self.flink_version.split(".")[:2])
@@ -155,6 +184,11 @@ class OptionRegistry:
             return self._options[key]
         family = self._family(key)
         return family.option if family else None
+
+    def old_names(self) -> dict[str, list[str]]:
+        """Every fallback key (mostly Flink 1.x names) -> the current keys it sets."""
+        return {old: [o.key for o in infos] for old, infos in self._fallbacks.items()
+                if old not in self._options}
 
     def current_keys(self, key: str) -> list[str]:
         """The Flink 2 keys ``key`` sets: itself, or the options naming it as a fallback key."""
@@ -267,6 +301,15 @@ class OptionRegistry:
         if info.key not in self._descriptions:
             self._descriptions[info.key] = self._flink.description(info) if self._flink else ""
         return self._descriptions[info.key]
+
+    def full_description(self, info: OptionInfo) -> str | None:
+        """Flink's whole description of ``info``; None without a JVM (only Flink formats it)."""
+        return self._flink.text(info) if self._flink else None
+
+    @property
+    def has_descriptions(self) -> bool:
+        """Whether Flink (the JVM) is there to describe options."""
+        return self._flink is not None
 
     # ------------------------------------------------------------------ internals
 

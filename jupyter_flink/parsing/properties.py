@@ -22,7 +22,7 @@ from ..errors import PropertyError
 from .durations import parse_duration
 from .header import KINDS
 
-__all__ = ["PROPERTY_HELP", "ParagraphProperties"]
+__all__ = ["PROPERTY_HELP", "ParagraphProperties", "PropertyInfo", "property_infos"]
 
 # --------------------------------------------------------------------------- value converters
 
@@ -53,16 +53,17 @@ def _text_value(text: str) -> str:
     return text
 
 
-def _choice(*choices: str) -> Callable[[str], str]:
+class _choice:  # lower case: used like the converter functions around it
     """A case-insensitive converter to one of ``choices``, returned as spelled there."""
-    by_lower = {c.lower(): c for c in choices}
 
-    def convert(text: str) -> str:
-        if text.lower() not in by_lower:
+    def __init__(self, *choices: str):
+        self.choices = choices
+        self._by_lower = {c.lower(): c for c in choices}
+
+    def __call__(self, text: str) -> str:
+        if text.lower() not in self._by_lower:
             raise ValueError(text)
-        return by_lower[text.lower()]
-
-    return convert
+        return self._by_lower[text.lower()]
 
 
 def _identifier(text: str) -> str:
@@ -284,6 +285,40 @@ _FIELD_DEFAULTS = {
     for f in dataclasses.fields(ParagraphProperties)
     if f.default is not dataclasses.MISSING
 }
+
+@dataclass(frozen=True)
+class PropertyInfo:
+    """One header property as completion and help show it."""
+
+    name: str
+    accepted: str  # "true or false", "a whole number >= 1", ...
+    meaning: str
+    default: str | None
+    choices: tuple[str, ...]  # the values to offer, when there is a fixed set
+    kinds: tuple[str, ...]  # the cells that take it: flink, ssql, bsql
+
+
+def property_infos(kind: str | None = None) -> list[PropertyInfo]:
+    """The header properties a ``kind`` cell takes (every one if ``kind`` is None)."""
+    infos = []
+    for prop in _PROPS:
+        if kind is not None and kind not in prop.kinds:
+            continue
+        default = _FIELD_DEFAULTS[prop.attr]
+        if isinstance(default, bool):
+            default = str(default).lower()
+        if prop.convert is _boolean:
+            choices: tuple[str, ...] = ("true", "false")
+        elif isinstance(prop.convert, _choice):
+            choices = prop.convert.choices
+        else:
+            choices = ()
+        infos.append(PropertyInfo(
+            name=prop.name, accepted=prop.accepted, meaning=prop.meaning,
+            default=None if default is None else str(default), choices=choices,
+            kinds=tuple(k for k in KINDS if k in prop.kinds)))
+    return infos
+
 
 PROPERTY_HELP: list[tuple[str, str, str]] = [
     (p.name, _help_default(p), p.meaning if p.kinds == _ALL else f"{p.meaning} (SQL cells)")

@@ -156,6 +156,31 @@ class KernelDriver:
                                  f"stdout: {reply.stdout}\nstderr: {reply.stderr}")
         return reply
 
+    def request(self, msg_type: str, content: dict[str, Any], timeout: float = 30
+                ) -> dict[str, Any]:
+        """Send a shell request (complete_request, inspect_request...); its reply's content."""
+        msg = self.client.session.msg(msg_type, content)
+        self.client.shell_channel.send(msg)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no reply to {msg_type} in {timeout}s")
+            reply = self.client.get_shell_msg(timeout=remaining)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return dict(reply["content"])
+
+    def complete(self, code: str, cursor: int | None = None) -> dict[str, Any]:
+        """A complete_request, as JupyterLab sends for Tab (cursor: default the end)."""
+        return self.request("complete_request", {
+            "code": code, "cursor_pos": len(code) if cursor is None else cursor})
+
+    def inspect(self, code: str, cursor: int | None = None) -> dict[str, Any]:
+        """An inspect_request, as JupyterLab sends for Shift+Tab."""
+        return self.request("inspect_request", {
+            "code": code, "cursor_pos": len(code) if cursor is None else cursor,
+            "detail_level": 0})
+
     def metadata_updates(self, cell_id: str | None = None) -> list[dict[str, Any]]:
         """Every cell update of the jupyter_flink.metadata comm_opens seen so far, one
         ``{"notebook_path", "cell_id", "flink"}`` per cell (a message may carry several)."""
