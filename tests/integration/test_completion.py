@@ -123,7 +123,7 @@ def test_before_any_flink_cell_sql_offers_keywords_only_and_starts_no_jvm(
     assert "when Flink first runs" in help_text(
         fresh.inspect("%%flink.conf\nexecution.checkpointing.interval 10 s", 20))
     assert matches(fresh.complete("%%flink.ssql(resume")) == [
-        "resumeFromSavepoint", "resumeFromLatestCheckpoint"]
+        "resumeFromSavepoint", "resumeFromLatestCheckpoint", "resumeFrom"]
     fresh.pump(0.5)
     said = [m for m in fresh.iopub if m["msg_type"] in ("stream", "display_data", "error")]
     assert said == [], "completion printed something"
@@ -207,7 +207,7 @@ def test_shift_tab_on_a_conf_key_shows_flinks_description_and_the_value_in_force
 def test_cell_headers_complete_properties_values_and_job_options(
         kernel: KernelDriver, session: dict[str, Any]) -> None:
     assert matches(kernel.complete("%%flink.ssql(resume")) == [
-        "resumeFromSavepoint", "resumeFromLatestCheckpoint"]
+        "resumeFromSavepoint", "resumeFromLatestCheckpoint", "resumeFrom"]
     assert "resultName" in matches(kernel.complete("%%flink.ssql(res"))
     assert matches(kernel.complete("%%flink.ssql(jobName=x, type=")) == [
         "single", "append", "update"]
@@ -217,7 +217,7 @@ def test_cell_headers_complete_properties_values_and_job_options(
     assert matches(reply) == ["table.exec.mini-batch.enabled"]
     assert types(reply)["table.exec.mini-batch.enabled"] == "Boolean"
     assert matches(complete_at(kernel, "%%flink.ssql(jobName=a, resume|, type=update)\nSELECT 1")
-                   ) == ["resumeFromSavepoint", "resumeFromLatestCheckpoint"]
+                   ) == ["resumeFromSavepoint", "resumeFromLatestCheckpoint", "resumeFrom"]
     assert "cell's job is stopped" in help_text(kernel.inspect("%%flink.ssql(savepointDir=x)",
                                                                16))
     assert "mini-batch" in help_text(kernel.inspect("%%flink.ssql(table.exec.mini-batch."

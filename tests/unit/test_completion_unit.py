@@ -185,7 +185,7 @@ def test_conf_values_follow_the_options_type(keys: OptionKeys) -> None:
 
 def test_header_names_are_the_cells_properties_then_per_job_options(keys: OptionKeys) -> None:
     assert texts(name_candidates(keys, "ssql", "resume", frozenset())) == [
-        "resumeFromSavepoint", "resumeFromLatestCheckpoint"]
+        "resumeFromSavepoint", "resumeFromLatestCheckpoint", "resumeFrom"]
     assert "type" not in texts(name_candidates(keys, "flink", "ty", frozenset()))
     assert "jobName" not in texts(name_candidates(keys, "ssql", "", frozenset({"jobName"})))
     found = name_candidates(keys, "flink", "table.exec.m", frozenset())
