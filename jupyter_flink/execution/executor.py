@@ -43,18 +43,20 @@ class ParagraphExecutor:
                                        lambda run: self.sql.run(run, batch=False))
 
     def run_sql(self, props: ParagraphProperties, text: str, cell: CellContext, *,
-                batch: bool) -> Any:
-        """Run a ``%%flink.ssql`` (streaming) or ``%%flink.bsql`` (batch) cell."""
-        run = CellRun(props=props, cell=cell, text=text, say=self._say)
+                batch: bool, first_line: int = 1) -> Any:
+        """Run a ``%%flink.ssql`` (streaming) or ``%%flink.bsql`` (batch) cell; its text
+        starts on line ``first_line`` of the cell."""
+        run = CellRun(props=props, cell=cell, text=text, say=self._say, first_line=first_line)
         if not batch:
             self.resubmitter.arm(run)
         return self.sql.run(run, batch=batch)
 
     def run_python(self, props: ParagraphProperties, code: str, cell: CellContext,
-                   namespace: dict[str, Any], filename: str = "<flink cell>") -> Any:
+                   namespace: dict[str, Any], filename: str = "<flink cell>",
+                   first_line: int = 2) -> Any:
         """Run ``%%flink`` code with senv/stenv/btenv; the jobs it submits become the cell's."""
         __tracebackhide__ = True
-        run = CellRun(props=props, cell=cell, text=code, say=self._say)
+        run = CellRun(props=props, cell=cell, text=code, say=self._say, first_line=first_line)
         return self.python.run(run, namespace, filename)
 
     def default_savepoint_dir(self) -> str:

@@ -62,8 +62,9 @@ class PythonParagraphs:
                 if trace is None:
                     exc.__jupyter_flink_user_code__ = True  # type: ignore[attr-defined]
                     raise
+                line = user_code_line(exc.__traceback__, filename)
                 raise (refusal(self.session, run, exc) or code_error(
-                    exc, user_code_line(exc.__traceback__, filename), trace)) from None
+                    exc, None if line is None else line + run.first_line - 1, trace)) from None
             finally:
                 envs.senv.wait_for_job = None
             known = {job.job_id for job in run.jobs}

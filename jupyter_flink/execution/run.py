@@ -50,6 +50,7 @@ class CellRun:
     takes_over: str | None = None
     background_notes: list[str] | None = None
     attempt: int = 0  # resubmissions so far (restartPolicy)
+    first_line: int = 1  # the text's first line in the cell: 2 below a cell magic
     prepared: Prepared | None = None
     jobs: list[TrackedJob] = field(default_factory=list)  # tracked by this run, in order
 

@@ -13,7 +13,14 @@ from typing import Any
 from ..errors import ConfigurationError, PropertyError, StatementError
 from ..flink.interrupts import interrupt_held
 from ..flink.session import FlinkSession
-from ..parsing.sql import Statement, StatementKind, parse_reset, parse_set, split_statements
+from ..parsing.sql import (
+    Statement,
+    StatementKind,
+    describe_done,
+    parse_reset,
+    parse_set,
+    split_statements,
+)
 from .launcher import Launcher
 from .live_select import run_live_select
 from .preparation import Preparation
@@ -48,7 +55,7 @@ class SqlParagraphs:
 
     def run(self, run: CellRun, *, batch: bool) -> Any:
         """Run a ``%%flink.ssql`` (streaming) or ``%%flink.bsql`` (batch) cell."""
-        statements = split_statements(run.text)
+        statements = split_statements(run.text, run.first_line)
         if not statements:
             return None
         props = run.props
@@ -112,6 +119,9 @@ class SqlParagraphs:
         if kind in (StatementKind.SHOW, StatementKind.DESCRIBE, StatementKind.EXPLAIN,
                     StatementKind.OTHER):
             return _table_result_frame(result)
+        done = describe_done(statement)
+        if done:
+            run.note(done)
         return None
 
     def _run_inserts(self, run: CellRun, tenv: Any, inserts: Sequence[Statement],

@@ -169,7 +169,7 @@ class FlinkMagics(Magics):
         if source is None:
             self._anonymous_conf_cells += 1
             source = f"conf-{self._anonymous_conf_cells}"
-        for notice in self.session.configure(source, parse_conf(cell)):
+        for notice in self.session.configure(source, parse_conf(cell, first_line=2)):
             _say(notice)
         self._reattach()
         return None
@@ -215,7 +215,8 @@ class FlinkMagics(Magics):
         props = self._properties(line if cell is not None else "", "ssql")
         self._reattach()
         return self.executor.run_sql(props, cell if cell is not None else line,
-                                     current_cell(self.shell), batch=False)
+                                     current_cell(self.shell), batch=False,
+                                     first_line=2 if cell is not None else 1)
 
     @no_var_expand
     @named(line_cell_magic, "flink.bsql")
@@ -225,7 +226,8 @@ class FlinkMagics(Magics):
         props = self._properties(line if cell is not None else "", "bsql")
         self._reattach()
         return self.executor.run_sql(props, cell if cell is not None else line,
-                                     current_cell(self.shell), batch=True)
+                                     current_cell(self.shell), batch=True,
+                                     first_line=2 if cell is not None else 1)
 
     # ----------------------------------------------------------------- jobs
 

@@ -293,6 +293,24 @@ class JvmOptions:
             return Rejection(reason=str(java_causes(error)[-1][1]), trace=trace)
         return None
 
+    def parsed(self, info: OptionInfo, value: str) -> str:
+        """``value`` as Flink reads it, in a form a rule can use: a duration in ms, a class
+        loaded or not ("class:<name>:found"/"missing"), else its text."""
+        option, java_key = self._option(info)
+        conf = self._Configuration()
+        conf.setString(java_key, value)
+        read = conf.get(option)
+        if hasattr(read, "toMillis"):
+            return str(read.toMillis())
+        return str(read)
+
+    def class_exists(self, name: str) -> bool:
+        try:
+            self._Class.forName(name, False, self._loader)
+        except Py4JError:
+            return False
+        return True
+
     def description(self, info: OptionInfo) -> str:
         """The first sentence of Flink's description (formatting all of them costs ~1 s)."""
         return first_sentence(self._html(info))

@@ -52,6 +52,7 @@ from .rules import (
     JOB_PACKAGES,
     removed_key_targets,
     translate_removed,
+    value_problem,
 )
 
 __all__ = ["OptionInfo", "OptionRegistry", "Resolved"]
@@ -68,6 +69,10 @@ class FlinkView(Protocol):
     def description(self, info: OptionInfo) -> str: ...
 
     def text(self, info: OptionInfo) -> str: ...
+
+    def parsed(self, info: OptionInfo, value: str) -> str: ...
+
+    def class_exists(self, name: str) -> bool: ...
 
 
 _EXPECTED = {
@@ -344,10 +349,14 @@ class OptionRegistry:
                     f"{written}: {value!r} is not one of {', '.join(info.enum_values)}",
                     key=written)
             return
-        if info.kind == "string" or self._flink is None:
+        if self._flink is None:
+            return
+        if info.kind == "string":
+            self._check_meaning(written, info, value)
             return
         rejection = self._flink.check(info, value)
         if rejection is None:
+            self._check_meaning(written, info, value)
             return
         if info.kind == "enum":
             expected = "is not one of " + ", ".join(info.enum_values)
@@ -357,6 +366,22 @@ class OptionRegistry:
             expected = _EXPECTED.get(info.kind, f"was refused by Flink: {rejection.reason}")
         raise ConfigurationError(f"{written}: {value!r} {expected}", key=written,
                                  details=rejection.trace)
+
+    def _check_meaning(self, written: str, info: OptionInfo, value: str) -> None:
+        """What Flink parses but refuses later (rules.value_problem), with the key named."""
+        flink = self._flink
+        assert flink is not None
+
+        def millis() -> int | None:
+            try:
+                return int(flink.parsed(info, value)) if info.kind == "duration" else None
+            except Exception:  # the type check above already said what is wrong
+                return None
+
+        problem = value_problem(info.key, value, millis=millis,
+                                class_exists=flink.class_exists)
+        if problem:
+            raise ConfigurationError(f"{written}: {problem}", key=written)
 
     def _unknown(self, key: str) -> ConfigurationError:
         hints = self.suggest(key)

@@ -13,7 +13,7 @@ each entry with the reason it exists:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
@@ -29,6 +29,7 @@ __all__ = [
     "Removal",
     "removed_key_targets",
     "translate_removed",
+    "value_problem",
 ]
 
 # restart-strategy.type is a string; RestartBackoffTimeStrategyFactoryLoader then rejects
@@ -164,3 +165,61 @@ def removed_key_targets(key: str) -> tuple[str, ...] | None:
     if key == "pipeline.time-characteristic":
         return ()
     return (_DROPPED_NAMES[key],) if key in _DROPPED_NAMES else None
+
+
+# --------------------------------------------------------------------------- values
+
+# What Flink accepts at parse time but refuses (or quietly misreads) when a job or the
+# cluster starts: checked in the %%flink.conf cell, where the key can be named.
+MIN_CHECKPOINT_INTERVAL_MS = 10  # CheckpointCoordinator: "larger than or equal to 10 ms"
+STATE_BACKENDS = ("hashmap", "rocksdb", "forst")
+PATH_KEYS = ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir",
+             "execution.state-recovery.path")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def value_problem(key: str, value: str, *, millis: Callable[[], int | None],
+                  class_exists: Callable[[str], bool]) -> str | None:
+    """Why Flink would refuse ``value`` for ``key`` later although it parses (None: fine).
+
+    ``millis`` gives the value as a duration in ms (as Flink reads it), ``class_exists``
+    whether the JVM has a class: both ask Flink itself.
+    """
+    if key == "execution.checkpointing.interval":
+        interval = millis()
+        if interval is not None and interval < MIN_CHECKPOINT_INTERVAL_MS:
+            return (f"{value!r} is shorter than the {MIN_CHECKPOINT_INTERVAL_MS} ms Flink allows "
+                    "between checkpoints; to switch checkpointing off, remove the key.")
+    if key == "state.backend.type":
+        lowered = value.strip().lower()
+        if lowered in STATE_BACKENDS:
+            return None
+        if "." in value and class_exists(value.strip()):
+            return None  # a StateBackendFactory class of the user's
+        return (f"{value!r} is not a state backend: use {', '.join(STATE_BACKENDS)} (or the "
+                "class name of a StateBackendFactory on the class path).")
+    if key in PATH_KEYS:
+        return _path_problem(value)
+    return None
+
+
+def _path_problem(value: str) -> str | None:
+    text = value.strip()
+    if any(ch.isspace() for ch in text):
+        return f"{value!r} contains white space: write the path as a URI (%20 for a space)."
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        if text.startswith("/"):
+            return None
+        return (f"{value!r} is a relative path: it would land in the JVM's working directory. "
+                "Use an absolute path or a URI such as file:///tmp/flink or s3://bucket/dir.")
+    if scheme.group(1).lower() == "file":
+        rest = text[len("file:"):]
+        if rest.startswith("//") and not rest.startswith("///"):
+            host = rest[2:].split("/", 1)[0]
+            if host not in ("", "localhost"):
+                return (f"{value!r} names the host {host!r}: a local path needs three "
+                        f"slashes, file:///{rest[2:]}.")
+        elif not rest.startswith("/"):
+            return f"{value!r} is not an absolute file URI: write file:///path/to/dir."
+    return None

@@ -45,10 +45,13 @@ class ConfEntry:
     value: str
 
 
-def parse_conf(text: str) -> list[ConfEntry]:
-    """Parse a ``%%flink.conf`` body into its entries, in order (duplicates included)."""
+def parse_conf(text: str, first_line: int = 1) -> list[ConfEntry]:
+    """Parse a ``%%flink.conf`` body into its entries, in order (duplicates included).
+
+    ``first_line`` is the number of the body's first line in the cell (2: after the magic).
+    """
     entries: list[ConfEntry] = []
-    line = 1
+    line = first_line
     try:
         for element in javaproperties.parse(text):
             if isinstance(element, KeyValue):

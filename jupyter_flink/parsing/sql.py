@@ -95,10 +95,10 @@ _QUOTES = {
 }
 
 
-def _tokens(text: str) -> list[_Token]:
+def _tokens(text: str, first_line: int = 1) -> list[_Token]:
     """Cut ``text`` into words, quoted strings/identifiers, comments and single characters."""
     tokens: list[_Token] = []
-    line = 1
+    line = first_line
     i = 0
     while i < len(text):
         ch = text[i]
@@ -188,10 +188,14 @@ def classify(sql: str) -> StatementKind:
     return _kind_of(code)
 
 
-def split_statements(text: str) -> list[Statement]:
-    """Split a cell into statements; comment-only and empty ones are dropped."""
+def split_statements(text: str, first_line: int = 1) -> list[Statement]:
+    """Split a cell into statements; comment-only and empty ones are dropped.
+
+    ``first_line`` is the number of the text's first line in the cell: 2 for the body of a
+    cell magic, whose first line is the magic (line numbers count as the editor does).
+    """
     segments: list[list[_Token]] = [[]]
-    for token in _tokens(text):
+    for token in _tokens(text, first_line):
         if token.kind == "punct" and token.text == ";":
             segments.append([])
         else:
@@ -301,3 +305,59 @@ def parse_reset(sql: str) -> str | None:
     if len(code) == 1:
         return None
     return _unquote(sql[code[1].start : code[-1].end].strip())
+
+
+_OBJECTS = ("TABLE", "VIEW", "FUNCTION", "DATABASE", "CATALOG", "MODEL")
+_DONE = {"CREATE": "Created", "DROP": "Dropped", "ALTER": "Altered"}
+
+
+def describe_done(statement: Statement) -> str | None:
+    """What a DDL or USE statement did, in one line, as Flink's SQL client says it
+    ("Created table src."); None for other statements."""
+    code = _code(_tokens(statement.sql))
+    words = [_ident(t.text) for t in code if t.kind in ("word", "ident")]
+    upper = [w.upper() for w in words]
+    if not upper:
+        return None
+    if upper[0] == "USE":
+        if len(upper) >= 3 and upper[1] == "CATALOG":
+            return f"Using catalog {words[2]}."
+        return f"Using database {_name(code[1:])}." if len(upper) >= 2 else None
+    verb = _DONE.get(upper[0])
+    kind = next((w for w in upper[1:4] if w in _OBJECTS), None)
+    if verb is None or kind is None:
+        return None
+    rest = code[[t.text.upper() for t in code].index(kind) + 1:]
+    guarded = False
+    while rest and rest[0].kind == "word" and rest[0].text.upper() in ("IF", "NOT", "EXISTS"):
+        guarded = True
+        rest = rest[1:]
+    if not rest:
+        return None
+    name = _name(rest)
+    if guarded and verb == "Created":
+        return f"{kind.capitalize()} {name} is defined (created unless it existed)."
+    if guarded and verb == "Dropped":
+        return f"{kind.capitalize()} {name} is gone (dropped if it existed)."
+    return f"{verb} {kind.lower()} {name}."
+
+
+def _name(tokens: list[_Token]) -> str:
+    """A possibly qualified name (``cat.db.t``, with quoted parts) at the start of
+    ``tokens``."""
+    parts: list[str] = []
+    for token in tokens:
+        if token.kind in ("word", "ident") and (not parts or parts[-1] == "."):
+            parts.append(_ident(token.text))
+        elif token.text == "." and parts and parts[-1] != ".":
+            parts.append(".")
+        else:
+            break
+    return "".join(parts).rstrip(".")
+
+
+def _ident(text: str) -> str:
+    """An identifier as written, without its quotes (backticks or double quotes)."""
+    if len(text) >= 2 and text[0] == text[-1] == "`":
+        return text[1:-1].replace("``", "`")
+    return _unquote(text)

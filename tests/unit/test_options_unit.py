@@ -86,6 +86,15 @@ class FakeFlink:
     def description(self, info: OptionInfo) -> str:
         return f"About {info.key}."
 
+    def parsed(self, info: OptionInfo, value: str) -> str:
+        """Durations as Flink reads "0", "5 ms", "1 s" (ms as text); other values as they are."""
+        number, _, unit = value.partition(" ")
+        return str(int(number) * {"": 1, "ms": 1, "s": 1000}[unit]) \
+            if info.kind == "duration" else value
+
+    def class_exists(self, name: str) -> bool:
+        return name == "com.example.MyStateBackendFactory"
+
 
 @pytest.fixture
 def flink() -> FakeFlink:
@@ -392,3 +401,30 @@ def test_first_sentence() -> None:
     assert first_sentence(html) == "The checkpoint storage to use."
     assert first_sentence("No full stop") == "No full stop"
     assert first_sentence("x" * 300).endswith("…")
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("execution.checkpointing.interval", "0", "shorter than the 10 ms"),
+    ("execution.checkpointing.interval", "5 ms", "shorter than the 10 ms"),
+    ("state.backend.type", "filesytem", "is not a state backend: use hashmap, rocksdb"),
+    ("execution.checkpointing.dir", "file://tmp/chk", "names the host 'tmp'"),
+    ("execution.checkpointing.dir", "checkpoints", "is a relative path"),
+    ("execution.checkpointing.dir", "file:///my checkpoints", "white space"),
+])
+def test_values_flink_would_refuse_later_are_refused_now(registry: OptionRegistry, key: str,
+                                                         value: str, says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says) as info:
+        registry.resolve(key, value)
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("execution.checkpointing.interval", "1 s"),
+    ("state.backend.type", "RocksDB"),
+    ("state.backend.type", "com.example.MyStateBackendFactory"),
+    ("execution.checkpointing.dir", "file:///tmp/chk"),
+    ("execution.checkpointing.dir", "s3://bucket/chk"),
+    ("execution.checkpointing.dir", "/tmp/chk"),
+])
+def test_sensible_values_pass(registry: OptionRegistry, key: str, value: str) -> None:
+    registry.resolve(key, value)

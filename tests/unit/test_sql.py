@@ -9,6 +9,7 @@ from jupyter_flink.parsing.sql import (
     Statement,
     StatementKind,
     classify,
+    describe_done,
     parse_reset,
     parse_set,
     split_statements,
@@ -402,3 +403,24 @@ def test_set_statements_from_a_split_cell() -> None:
         None,
     ]
     assert [parse_reset(s.sql) for s in statements if s.kind is K.RESET] == ["x", None]
+
+
+@pytest.mark.parametrize(("sql", "said"), [
+    ("CREATE TABLE src (id INT) WITH ('connector' = 'datagen')", "Created table src."),
+    ("create temporary view v as select 1", "Created view v."),
+    ("CREATE TABLE IF NOT EXISTS cat.db.`my t` (a INT)",
+     "Table cat.db.my t is defined (created unless it existed)."),
+    ("DROP TABLE IF EXISTS x", "Table x is gone (dropped if it existed)."),
+    ("ALTER TABLE t RENAME TO u", "Altered table t."),
+    ("CREATE TEMPORARY SYSTEM FUNCTION f AS 'a.B'", "Created function f."),
+    ("USE CATALOG c", "Using catalog c."),
+    ("USE db1", "Using database db1."),
+    ("SELECT 1", None),
+])
+def test_ddl_says_what_it_did(sql: str, said: str | None) -> None:
+    assert describe_done(split_statements(sql)[0]) == said
+
+
+def test_statement_lines_count_the_magic_line() -> None:
+    statements = split_statements("SELECT 1;\n\nSELECT 2", first_line=2)
+    assert [s.line for s in statements] == [2, 4]
