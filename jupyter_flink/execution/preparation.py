@@ -8,7 +8,7 @@ checked on storage, so that a lost checkpoint is an error naming it, not a Java 
 
 from __future__ import annotations
 
-from ..errors import ConfigurationError, PropertyError
+from ..errors import ClusterError, ConfigurationError, PropertyError, RestError
 from ..flink.saved_state import saved_operators
 from ..flink.session import FlinkSession
 from ..jobs.control import JobControl
@@ -39,6 +39,7 @@ class Preparation:
 
     def prepare(self, run: CellRun) -> Prepared:
         props, cell = run.props, run.cell
+        self._check_reachable()
         owner = Owner(cell.notebook_path, cell.cell_id, props.job_name or "")
         self._stop_previous(run, owner)
         overrides = self.job_overrides(props)
@@ -76,6 +77,19 @@ class Preparation:
         for text in notes:
             run.note(text)
         return run.prepared
+
+    def _check_reachable(self) -> None:
+        """A remote cluster that went away fails the cell within seconds: Flink's own client
+        would retry its submission for a minute (rest.retry.*) before saying anything."""
+        if not self.session.remote or not self.session.started:
+            return  # the first job's start checks it (RemoteCluster.start)
+        try:
+            self.control.tracker.clients.get("probe").config()
+        except RestError as exc:
+            raise ClusterError(
+                f"The Flink cluster at {self.session.rest_url} does not answer: {exc.message}",
+                fix="Check that it still runs (its jobs keep their recorded paths); when it "
+                    "answers again, run the cell again.", details=exc.details) from exc
 
     def _complete(self, latest: Latest) -> bool:
         """Whether a checkpoint nobody recorded can be read by Flink: a crash while Flink

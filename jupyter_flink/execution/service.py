@@ -7,6 +7,7 @@ comm), job control, the status outputs, automatic savepoints and the paragraph e
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,11 +18,14 @@ from ..jobs.autosave import AutoSavepointJobs
 from ..jobs.clients import Endpoint, RestClients
 from ..jobs.control import JobControl, StopOutcome
 from ..jobs.tracker import JobTracker
-from ..kernel.cell import notebook_moved
+from ..kernel.cell import kernel_id, notebook_moved
 from ..recording.recorder import Recorder
+from ..server.endpoints import UiEndpoint, remove_endpoint, write_endpoint
 from .executor import ParagraphExecutor
 
 __all__ = ["FlinkService", "ServiceSettings"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class FlinkService:
         self.settings = settings
         self.tracker: JobTracker
         self.session = FlinkSession(
-            busy=lambda: self.tracker.is_busy(), announce=say,
+            busy=lambda: self.tracker.is_busy(), announce=say, on_started=self._publish,
             kernel_defaults={"flink.job.check_interval": str(settings.poll_interval_ms)})
         self.recorder = Recorder(journal_dir=settings.journal_dir)
         self.tracker = JobTracker(
@@ -74,6 +78,20 @@ class FlinkService:
                 self.tracker.registry.update(job.job_id, owner=replace(job.owner,
                                                                        notebook_path=new))
 
+    def _publish(self) -> None:
+        """Tell the Jupyter server where this kernel's cluster is, for its web UI."""
+        kernel = kernel_id()
+        if kernel is None:
+            return
+        endpoint = self.endpoint()
+        options = endpoint.client_options
+        try:
+            write_endpoint(kernel, UiEndpoint(
+                endpoint.url, endpoint.headers, ca_file=options.get("ca_file"),
+                cert_file=options.get("cert_file"), key_file=options.get("key_file")))
+        except OSError as exc:  # the web UI link will say so; nothing else depends on it
+            log.warning("could not publish the Flink UI endpoint: %s", exc)
+
     def endpoint(self) -> Endpoint:
         """Where the kernel reaches Flink's REST API now."""
         headers: Mapping[str, str] = self.session.rest_headers()
@@ -90,4 +108,7 @@ class FlinkService:
         self.autosave.close()
         self.tracker.close()
         self.session.stop()
+        kernel = kernel_id()
+        if kernel is not None:
+            remove_endpoint(kernel)
         return outcomes

@@ -18,6 +18,7 @@ from ..parsing.sql import Statement
 __all__ = ["code_error", "java_trace", "shorten_expected", "statement_error", "user_code_line"]
 
 EXPECTED_SHOWN = 5
+_ENCOUNTERED = re.compile(r'Encountered "([A-Za-z_]\w*)"')
 _EXPECTING = re.compile(r"\s*Was expecting(?: one of)?:\s*(.*)$", re.S)
 
 
@@ -26,12 +27,18 @@ def shorten_expected(message: str, shown: int = EXPECTED_SHOWN) -> str:
     match = _EXPECTING.search(message)
     if match is None:
         return message
-    tokens = [t.strip() for t in match.group(1).splitlines() if t.strip() and t.strip() != "..."]
+    tokens = [t.strip().removesuffix("...").strip() for t in match.group(1).splitlines()]
+    tokens = [t for t in tokens if t]
     head = message[:match.start()].rstrip()
     if not tokens:
         return head
     more = f" (and {len(tokens) - shown} more)" if len(tokens) > shown else ""
-    return f"{head} Expected one of: {', '.join(tokens[:shown])}{more}."
+    text = f"{head} Expected one of: {', '.join(tokens[:shown])}{more}."
+    word = _ENCOUNTERED.search(head)
+    if word and any("IDENTIFIER" in t for t in tokens):
+        text += (f" If {word.group(1)} is meant as a name, it is a reserved word: write it "
+                 f"`{word.group(1)}`.")
+    return text
 
 
 def statement_error(statement: Statement, exc: BaseException) -> StatementError:

@@ -71,6 +71,7 @@ class FlinkSession:
     def __init__(self, *, options: OptionRegistry | None = None,
                  busy: Callable[[], bool] = lambda: False,
                  announce: Callable[[str], None] = lambda message: None,
+                 on_started: Callable[[], None] = lambda: None,
                  kernel_defaults: Mapping[str, str] | None = None):
         self._layers: dict[str, ConfLayer] = {}
         # Interpreter keys' defaults as the kernel's configuration sets them (FlinkMagics).
@@ -78,6 +79,7 @@ class FlinkSession:
         self._options = options
         self.busy = busy  # whether jobs still run: the job registry knows
         self._announce = announce
+        self._on_started = on_started  # the cluster is ready (e.g. publish its UI endpoint)
         self._lock = threading.RLock()
         self._scope_lock = threading.RLock()
         self.gateway: Any = None
@@ -252,6 +254,7 @@ class FlinkSession:
                 raise
             self.cluster = cluster
             self._announce(self.describe_cluster())
+            self._on_started()
 
     def describe_cluster(self) -> str:
         if self.cluster is None:

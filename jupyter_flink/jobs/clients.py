@@ -33,7 +33,8 @@ class Endpoint:
 
 
 class RestClients:
-    """The REST clients of one kernel, by role: ``kernel``, ``poller`` or ``autosave``."""
+    """The REST clients of one kernel, by role: ``kernel``, ``poller``, ``autosave`` or
+    ``probe`` (a quick look whether the cluster answers)."""
 
     def __init__(self, endpoint: Callable[[], Endpoint]):
         self._endpoint = endpoint
@@ -74,7 +75,7 @@ class RestClients:
     @staticmethod
     def _make(role: str, endpoint: Endpoint) -> FlinkRestClient:
         options = dict(endpoint.client_options)
-        if role == "poller":
+        if role in ("poller", "probe"):
             # An unreachable cluster must show up quickly, not after retries per job.
             options.update(timeout=POLL_TIMEOUT_S, retry=NoRetry())
         return FlinkRestClient(endpoint.url, headers=dict(endpoint.headers), **options)

@@ -36,6 +36,8 @@ def changes_from(previous: TrackedJob, obs: Observation) -> dict[str, Any] | Non
         "checkpoints_failed": obs.failed, "checkpoints_in_progress": obs.in_progress,
         "restored_count": obs.restored,
     }
+    if previous.unreachable_since is not None:
+        changes["unreachable_since"] = None
     if previous.notice and previous.notice.startswith(UNREACHABLE_PREFIX):
         changes["notice"] = None  # reachable again
     latest = obs.latest

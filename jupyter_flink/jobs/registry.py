@@ -62,6 +62,7 @@ class TrackedJob:
     restored_at_last_restart: int = 0
     failure: str | None = None
     notice: str | None = None  # e.g. "cluster unreachable since 10:02:03"
+    unreachable_since: float | None = None  # time.time() of the first failed poll in a row
     recording_problem: str | None = None  # the journal cannot be written, and where to instead
     restore_failed: str | None = None  # the saved state did not fit: why, in one line
     extras: dict[str, Any] = field(default_factory=dict)

@@ -223,8 +223,11 @@ class JobTracker:
             self._tell("job_changed", job, urgent=True)
 
     def _on_error(self, job_id: str, exc: RestError, failures: int) -> None:
+        before = self.registry.get(job_id)
+        since = before.unreachable_since if before and before.unreachable_since else time.time()
         job = self.registry.update(
-            job_id, notice=UNREACHABLE.format(url=self.clients.endpoint().url)
+            job_id, unreachable_since=since, notice=UNREACHABLE.format(
+                url=self.clients.endpoint().url)
             + f" ({exc.message}); retrying (attempt {failures}); recording resumes when it "
               "answers again.")
         if job is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,3 +101,13 @@ def notebook_moved(api_path: str) -> tuple[str, str] | None:
         return None
     _resolved[name] = new
     return old, new
+
+
+def kernel_id() -> str | None:
+    """This kernel's id, as jupyter_server knows it (from ``kernel-<id>.json``, the
+    connection file it gave the kernel); None outside a kernel started that way."""
+    app_module = sys.modules.get("ipykernel.kernelapp")
+    if app_module is None or not app_module.IPKernelApp.initialized():
+        return None
+    name = Path(app_module.IPKernelApp.instance().connection_file or "").stem
+    return name[len("kernel-"):] if name.startswith("kernel-") else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,17 +44,26 @@ def configuration(session: FlinkSession) -> pd.DataFrame:
 
 
 def jobs(all_jobs: Sequence[TrackedJob]) -> pd.DataFrame:
-    """One row per job of the kernel, newest first."""
-    import pandas as pd
-
-    columns = ["cell", "job name", "job id", "state", "uptime", "checkpoints",
-               "latest checkpoint path", "savepoint path"]
-    rows = [[job.owner.cell_id or "-", job.name, job.job_id, job.state,
-             format_duration(job.uptime_seconds()),
+    """One row per job of the kernel, newest first: a DataFrame (full values, for code and
+    text/plain) that shows as a table fitting a notebook's width (ids and paths shortened
+    in the middle, the full value in the tooltip)."""
+    columns = ["job name", "state", "uptime", "checkpoints", "latest checkpoint path",
+               "savepoint path", "job id", "cell"]
+    rows = [[job.name, _state(job), format_duration(job.uptime_seconds()),
              f"{job.checkpoints_completed} ok / {job.checkpoints_failed} failed",
-             job.latest_checkpoint_path or "-", job.savepoint_path or "-"]
+             job.latest_checkpoint_path or "-", job.savepoint_path or "-", job.job_id,
+             job.owner.cell_id or "-"]
             for job in sorted(all_jobs, key=lambda j: j.submitted_at, reverse=True)]
-    return pd.DataFrame(rows, columns=columns)
+    return compact_frame(rows, columns, shorten={"latest checkpoint path": 36,
+                                                  "savepoint path": 36, "job id": 8,
+                                                  "cell": 8, "job name": 40})
+
+
+def _state(job: TrackedJob) -> str:
+    if job.unreachable_since is not None and not job.ended:
+        since = time.strftime("%H:%M:%S", time.localtime(job.unreachable_since))
+        return f"{job.state}? cluster unreachable since {since}"
+    return job.state
 
 
 def checkpoints(tracker: JobTracker, jobs: Sequence[TrackedJob]) -> pd.DataFrame:
@@ -159,3 +170,41 @@ Paragraph properties go in the header, Zeppelin style:
 |---|---|---|
 {rows}
 """)
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` shortened in the middle to ``width`` characters, keeping its end (a path's
+    ``chk-12`` or ``savepoint-...``) and its start."""
+    if len(text) <= width:
+        return text
+    tail = max(width * 2 // 3, 1)
+    head = max(width - tail - 1, 0)
+    return text[:head] + "\u2026" + text[-tail:]
+
+
+def compact_frame(rows: list[list[Any]], columns: list[str], *,
+                  shorten: Mapping[str, int]) -> pd.DataFrame:
+    """A DataFrame whose HTML shortens the ``shorten`` columns (full value on hover)."""
+    import pandas as pd
+
+    class CompactFrame(pd.DataFrame):
+        @property
+        def _constructor(self) -> type[pd.DataFrame]:
+            return pd.DataFrame  # what code makes of it is a plain DataFrame
+
+        def _repr_html_(self) -> str:
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.columns)
+            body = []
+            for row in self.itertuples(index=False):
+                cells = []
+                for column, value in zip(self.columns, row):
+                    full = str(value)
+                    shown = middle(full, shorten[column]) if column in shorten else full
+                    title = f" title='{html.escape(full)}'" if shown != full else ""
+                    cells.append(f"<td style='text-align:left'{title}>"
+                                 f"{html.escape(shown)}</td>")
+                body.append("<tr>" + "".join(cells) + "</tr>")
+            return (f"<table class='dataframe'><thead><tr>{head}</tr></thead>"
+                    f"<tbody>{''.join(body)}</tbody></table>")
+
+    return CompactFrame(rows, columns=columns)

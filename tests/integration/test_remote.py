@@ -215,6 +215,14 @@ def test_rest_unreachable_for_a_while(kernel: KernelDriver, notebook: RemoteNote
                 from None
         shown = kernel.display_updates(displays["pause-a"])[-1]["text/plain"]
         assert cluster.rest_url in shown
+        states = kernel.execute("jobs = %flink.jobs\nprint(list(jobs['state']))",
+                                timeout=15).stdout
+        assert states.count("cluster unreachable since") >= len(cells), states
+        began = time.monotonic()
+        refused = kernel.execute("%%flink.ssql(jobName=while_frozen)\nSELECT 1",
+                                 allow_error=True, timeout=60)
+        assert refused.status == "error" and "does not answer" in refused.error["evalue"]
+        assert time.monotonic() - began < 10, "a new job waited a minute on the frozen cluster"
         during = {cell: notebook.journal(cell).get("latest_checkpoint_path") for cell in cells}
     # back: the note goes away and recording resumes
     for cell in cells:

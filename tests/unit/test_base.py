@@ -98,5 +98,8 @@ def test_parse_errors_list_a_few_expected_tokens() -> None:
                '    "GROUP" ...\n    "HAVING" ...\n    "LIMIT" ...\n    "ORDER" ...\n')
     short = shorten_expected(message)
     assert short.startswith('SqlParseException: Encountered "FORM" at line 1, column 10.')
-    assert '"FROM" ...' in short and "(and 3 more)" in short and "ORDER" not in short
+    assert '"FROM"' in short and "(and 3 more)" in short and "ORDER" not in short
+    reserved = shorten_expected('ParseException: Encountered "out" at line 1, column 14.\n'
+                                'Was expecting one of:\n    <QUOTED_IDENTIFIER> ...\n')
+    assert "it is a reserved word: write it `out`" in reserved
     assert shorten_expected("plain message") == "plain message"
