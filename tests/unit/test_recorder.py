@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_flink.recording.journal import Journal, fallback_journal_path, journal_path_for
 from jupyter_flink.recording.recorder import CellRecord, Recorder
-from tests.support.files import read_only_folder
+from tests.support.files import read_only_file, read_only_folder
 
 CHK = "file:/chk/job/chk-{}"
 
@@ -131,3 +131,18 @@ def test_recorded_is_the_newest_by_time_not_by_text(recorder: Recorder, notebook
     fallback.replace_entries({"c1": {"latest_checkpoint_path": CHK.format(2),
                                      "updated": "2026-11-29T09:30:00Z"}})
     assert recorder.recorded(notebook, "c1")["latest_checkpoint_path"] == CHK.format(2)
+
+
+def test_a_read_only_journal_falls_back_too(recorder: Recorder, notebook: str,
+                                            sent: list[Any], problems: list[str]) -> None:
+    recorder.record([checkpoint(notebook, "c1", 1)])
+    journal = journal_path_for(notebook)
+    with read_only_file(journal):
+        recorder.record([checkpoint(notebook, "c1", 2)])
+        assert json.loads(journal.read_text())["cells"]["c1"]["latest_checkpoint_path"] == \
+            CHK.format(1)  # untouched
+    assert sent[-1][1]["c1"]["latest_checkpoint_path"] == CHK.format(2)
+    fallback = json.loads(fallback_journal_path(notebook).read_text())
+    assert fallback["cells"]["c1"]["latest_checkpoint_path"] == CHK.format(2)
+    assert len(problems) == 1 and str(journal) in problems[0]
+    assert Recorder().recorded(notebook, "c1")["latest_checkpoint_path"] == CHK.format(2)
