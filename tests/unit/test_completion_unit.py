@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -396,15 +395,6 @@ def test_catalog_tree_draws_catalogs_databases_tables_and_columns() -> None:
 # ------------------------------------------------------------------------- in IPython
 
 
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.extension_manager.load_extension("jupyter_flink")
-    try:
-        yield ip
-    finally:
-        ip.extension_manager.unload_extension("jupyter_flink")
-        InteractiveShell.clear_instance()
 
 
 def complete(shell: InteractiveShell, code: str) -> list[tuple[str, str, int]]:

@@ -3,7 +3,6 @@ usage errors, and the Flink settings a cell header makes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,15 +18,6 @@ from jupyter_flink.parsing.properties import ParagraphProperties
 UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"
 
 
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    ip.extension_manager.load_extension("jupyter_flink")
-    try:
-        yield ip
-    finally:
-        ip.extension_manager.unload_extension("jupyter_flink")
-        InteractiveShell.clear_instance()
 
 
 def magics(shell: InteractiveShell) -> FlinkMagics:
