@@ -184,7 +184,16 @@ def test_every_deprecated_key_flink_knows_translates(registry: OptionRegistry) -
         ("pekko.ask.timeout", "10 s"),)
 
 
+# Values the conf cell checks for meaning, not only type (options.rules.value_problem).
+MEANINGFUL = {"execution.state-recovery.path": "file:///tmp/x",
+              "execution.checkpointing.dir": "file:///tmp/x",
+              "execution.checkpointing.savepoint-dir": "file:///tmp/x",
+              "state.backend.type": "hashmap"}
+
+
 def _sample(info: OptionInfo) -> str:
+    if info.key in MEANINGFUL:
+        return MEANINGFUL[info.key]
     if info.kind == "enum" or (info.enum_values and info.kind in ("string", "list")):
         return info.enum_values[0]
     return SAMPLES.get(info.kind, info.default or "x")
