@@ -79,7 +79,8 @@ def listen_for_notebook_path(callback: Callable[[str], None]) -> bool:
     """Call ``callback(api_path)`` when a frontend tells where this kernel's notebook is.
 
     A no-op (False) outside an ipykernel process. The frontend opens a comm with target
-    :data:`NOTEBOOK_TARGET_NAME` and the path as its data, and closes it. Safe to call while
+    :data:`NOTEBOOK_TARGET_NAME` and the path as its data, and sends the new path on it when
+    the notebook is renamed or moved. Safe to call while
     the kernel is still being built (the flink kernel loads the magics in its constructor):
     ipykernel's comm manager exists from its import on.
     """
@@ -87,10 +88,14 @@ def listen_for_notebook_path(callback: Callable[[str], None]) -> bool:
         return False
     import comm
 
-    def opened(channel: Any, msg: Mapping[str, Any]) -> None:
+    def told(msg: Mapping[str, Any]) -> None:
         path = (msg.get("content") or {}).get("data", {}).get("path")
         if isinstance(path, str) and path:
             callback(path)
+
+    def opened(channel: Any, msg: Mapping[str, Any]) -> None:
+        told(msg)  # the path when the frontend connects, then one message per rename
+        channel.on_msg(told)
 
     comm.get_comm_manager().register_target(NOTEBOOK_TARGET_NAME, opened)
     return True

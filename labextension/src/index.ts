@@ -94,24 +94,33 @@ function keepRecorded(current: unknown, incoming: JSONObject): JSONObject {
   return next;
 }
 
-/** Tell the kernel where its notebook is (its journal follows the notebook). */
-function tellPath(kernel: Kernel.IKernelConnection, path: string): void {
-  if (kernel.isDisposed || !kernel.handleComms) {
-    return;
-  }
-  try {
-    const comm = kernel.createComm(NOTEBOOK_TARGET_NAME);
-    comm.open({ path });
-    comm.close();
-  } catch (error) {
-    console.warn('jupyter-flink: could not tell the kernel the notebook path', error);
-  }
-}
 
 /** Follow one notebook context's kernel and apply the updates it sends. */
 function watch(context: NotebookPanel['context']): void {
   const { sessionContext } = context;
   let kernel: Kernel.IKernelConnection | null = null;
+  // One comm per kernel connection tells the kernel where its notebook is (its journal
+  // follows the notebook); a kernel without jupyter-flink closes it, and that is all.
+  let pathComm: Kernel.IComm | null = null;
+  const tellPath = (): void => {
+    if (!kernel || kernel.isDisposed || !kernel.handleComms) {
+      return;
+    }
+    try {
+      if (pathComm === null || pathComm.isDisposed) {
+        const comm = kernel.createComm(NOTEBOOK_TARGET_NAME);
+        comm.onClose = () => {
+          pathComm = null;
+        };
+        pathComm = comm;
+        comm.open({ path: context.path });
+      } else {
+        pathComm.send({ path: context.path });
+      }
+    } catch (error) {
+      console.warn('jupyter-flink: could not tell the kernel the notebook path', error);
+    }
+  };
 
   const onCommOpen = (
     comm: Kernel.IComm,
@@ -133,6 +142,7 @@ function watch(context: NotebookPanel['context']): void {
     }
   };
   const detach = (): void => {
+    pathComm = null;
     if (kernel && !kernel.isDisposed) {
       kernel.removeCommTarget(TARGET_NAME, onCommOpen);
       kernel.iopubMessage.disconnect(onIOPub);
@@ -148,16 +158,12 @@ function watch(context: NotebookPanel['context']): void {
     kernel = next;
     if (kernel?.handleComms) {
       kernel.registerCommTarget(TARGET_NAME, onCommOpen);
-      tellPath(kernel, context.path);
+      tellPath();
     } else if (kernel) {
       kernel.iopubMessage.connect(onIOPub);
     }
   };
-  const moved = (): void => {
-    if (kernel) {
-      tellPath(kernel, context.path);
-    }
-  };
+  const moved = (): void => tellPath();
 
   sessionContext.kernelChanged.connect(attach);
   context.pathChanged.connect(moved);

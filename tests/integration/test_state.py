@@ -340,13 +340,14 @@ def test_a_read_only_notebook_folder_records_elsewhere(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- renames
 
 
-def tell_notebook_path(kernel: KernelDriver, api_path: str) -> None:
-    """What the labextension does when a notebook is renamed: a comm with the new path."""
+def tell_notebook_path(kernel: KernelDriver, old: str, new: str) -> None:
+    """What the labextension does: it opens a comm with the notebook's path when it
+    connects, and sends the new path on it when the notebook is renamed."""
     comm_id = uuid.uuid4().hex
     for msg_type, content in (
             ("comm_open", {"comm_id": comm_id, "target_name": "jupyter_flink.notebook",
-                           "data": {"path": api_path}}),
-            ("comm_close", {"comm_id": comm_id, "data": {}})):
+                           "data": {"path": old}}),
+            ("comm_msg", {"comm_id": comm_id, "data": {"path": new}})):
         kernel.client.shell_channel.send(kernel.client.session.msg(msg_type, content))
 
 
@@ -364,7 +365,7 @@ def test_a_renamed_notebook_keeps_its_record(tmp_path: Path) -> None:
         start_counting(kernel, book, "renamed-cell", header)
         wait_until(lambda: old_journal.exists(), timeout=30, what="the journal")
         (folder / "old.ipynb").rename(folder / "new.ipynb")
-        tell_notebook_path(kernel, "work/new.ipynb")
+        tell_notebook_path(kernel, "work/old.ipynb", "work/new.ipynb")
         wait_until(lambda: new_journal.exists() and not old_journal.exists(), timeout=10,
                    what="the journal to follow the notebook")
         kernel.execute("%flink.cancel renamed")  # the savepoint goes to the new journal
