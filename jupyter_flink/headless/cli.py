@@ -189,11 +189,13 @@ def show_command(args: argparse.Namespace) -> int:
         table = render_state(cells, width=width)
         print(table)
         notes = ["A cell resumes from these with resumeFromSavepoint=true or "
-                 "resumeFromLatestCheckpoint=true in its header."]
+                 "resumeFromLatestCheckpoint=true in its header (the newest restorable of "
+                 "its checkpoint and savepoint)."]
         if MISSING in table:
             notes.insert(0, f"{MISSING}: no _metadata at that path now. Flink deletes a "
-                            "job's own checkpoints when it stops with a savepoint: resume "
-                            "that cell from its savepoint.")
+                            "job's own checkpoints when it stops with a savepoint; "
+                            "resumeFromLatestCheckpoint=true then resumes from that "
+                            "savepoint.")
         for note in notes:
             print("\n" + textwrap.fill(note, width=min(width, 100)))
     try:
