@@ -44,7 +44,7 @@ def kernel_run() -> tuple[float, float]:
 def _url_in(kernel) -> str | None:
     for message in kernel.iopub:
         text = str(message["content"].get("data", message["content"].get("text", "")))
-        match = re.search(r"http://127\.0\.0\.1:\d+", text)
+        match = re.search(r"https?://127\.0\.0\.1:\d+", text)
         if match:
             return match.group(0)
     return None

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..display.job_status import JobDisplays
+from ..display.job_status import ClusterAddress, JobDisplays
 from ..flink.session import FlinkSession
 from ..jobs.autosave import AutoSavepointJobs
 from ..jobs.clients import Endpoint, RestClients
@@ -51,7 +51,7 @@ class FlinkService:
                 self.session.interpreter_setting("flink.job.check_interval")) / 1000,
             startup_timeout_s=settings.startup_timeout_s)
         self.control = JobControl(self.tracker)
-        self.displays = JobDisplays(self.tracker.registry.get, lambda: self.session.rest_url,
+        self.displays = JobDisplays(self.tracker.registry.get, self.cluster_address,
                                     min_update_interval_s=settings.status_refresh_interval_s,
                                     uptime_only_every_s=settings.uptime_refresh_interval_s)
         self.tracker.subscribe(self.displays)
@@ -60,10 +60,16 @@ class FlinkService:
         self.autosave = AutoSavepointJobs(self.control, self.executor.default_savepoint_dir)
         self.tracker.subscribe(self.autosave)
 
+    def cluster_address(self) -> ClusterAddress:
+        """The cluster's address as the status outputs show it (a link if a browser can
+        open it)."""
+        return ClusterAddress(self.session.rest_url,
+                              browsable=not self.session.needs_client_certificate())
+
     def endpoint(self) -> Endpoint:
         """Where the kernel reaches Flink's REST API now."""
         headers: Mapping[str, str] = self.session.rest_headers()
-        return Endpoint(self.session.rest_url, dict(headers))
+        return Endpoint(self.session.rest_url, dict(headers), self.session.rest_client_options())
 
     def shutdown(self) -> list[StopOutcome]:
         """Stop the jobs (the embedded cluster's always; a remote cluster's unless
@@ -75,5 +81,5 @@ class FlinkService:
                 outcomes = self.control.stop_all()
         self.autosave.close()
         self.tracker.close()
-        self.session.stop()
+        self.session.close()
         return outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
+from ..flink import secure_gateway
 from ..kernel.cell import notebook_path_from_env
 from ..parsing.header import rewrite_cell_magic_line
 from .flink_magics import FlinkMagics
@@ -27,6 +28,8 @@ def load_ipython_extension(ipython: Any) -> None:
     if any(isinstance(m, FlinkMagics) for m in ipython.magics_manager.registry.values()):
         return
     notebook_path_from_env()  # where the notebook is, before user code changes directory
+    # Before any user code: PyFlink's JVM, whoever starts it, takes commands only with a token.
+    secure_gateway.install()
     magics = FlinkMagics(ipython)
     ipython.register_magics(magics)
     ipython.input_transformers_cleanup.append(_zeppelin_headers)
@@ -41,3 +44,4 @@ def unload_ipython_extension(ipython: Any) -> None:
             atexit.unregister(magics.shutdown)
     if _zeppelin_headers in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_zeppelin_headers)
+    secure_gateway.uninstall()

@@ -10,6 +10,7 @@ from ..flink.session import FlinkSession, default_job_settings
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import interpreter_defaults
 from ..recording.storage import fsspec_url, list_alternatives
+from ..secrets import mask, shown_setting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,19 +19,23 @@ if TYPE_CHECKING:
 
 
 def configuration(session: FlinkSession) -> pd.DataFrame:
-    """The effective configuration: what every new job and the cluster get, and why."""
+    """The effective configuration: what every new job and the cluster get, and why.
+
+    Values are shown as :func:`~jupyter_flink.secrets.shown_setting` says: references as
+    written, sensitive keys' values hidden, URL credentials masked."""
     import pandas as pd
 
     configured = session.flink_settings()
     defaults = default_job_settings()
     rows: list[dict[str, Any]] = []
     for key in sorted(set(defaults) | set(configured)):
-        rows.append({"key": key, "value": configured.get(key, defaults.get(key)),
+        rows.append({"key": key,
+                     "value": shown_setting(key, configured.get(key, defaults.get(key))),
                      "source": "%%flink.conf" if key in configured else "jupyter-flink default",
                      "scope": session.options.scope(key)})
     for key in interpreter_defaults():
         value, default = session.interpreter_setting(key), session.interpreter_default(key)
-        rows.append({"key": key, "value": value,
+        rows.append({"key": key, "value": shown_setting(key, value),
                      "source": "%%flink.conf" if value != default else "jupyter-flink default",
                      "scope": "interpreter"})
     frame = pd.DataFrame(rows, columns=["key", "value", "source", "scope"])
@@ -46,10 +51,10 @@ def jobs(all_jobs: Sequence[TrackedJob]) -> pd.DataFrame:
 
     columns = ["cell", "job name", "job id", "state", "uptime", "checkpoints",
                "latest checkpoint path", "savepoint path"]
-    rows = [[job.owner.cell_id or "-", job.name, job.job_id, job.state,
+    rows = [[job.owner.cell_id or "-", mask(job.name), job.job_id, job.state,
              format_duration(job.uptime_seconds()),
              f"{job.checkpoints_completed} ok / {job.checkpoints_failed} failed",
-             job.latest_checkpoint_path or "-", job.savepoint_path or "-"]
+             mask(job.latest_checkpoint_path or "-"), mask(job.savepoint_path or "-")]
             for job in sorted(all_jobs, key=lambda j: j.submitted_at, reverse=True)]
     return pd.DataFrame(rows, columns=columns)
 
@@ -86,6 +91,8 @@ def _checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
         if _normal(path) not in known:
             rows.append({"id": None, "status": "RETAINED", "savepoint": False,
                          "completed at": "-", "path": path, "on storage": True})
+    for row in rows:
+        row["path"] = mask(row["path"]) if row["path"] else row["path"]
     return pd.DataFrame(rows, columns=["id", "status", "savepoint", "completed at", "path",
                                        "on storage"])
 

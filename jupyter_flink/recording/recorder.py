@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..secrets import mask
 from ..times import now_iso
 from . import comm
 from .journal import CorruptJournal, Journal, fallback_journal_path
@@ -223,6 +224,7 @@ class Recorder:
             if not every_time and (notebook_path, kind) in self._reported:
                 return
             self._reported.add((notebook_path, kind))
+        text = mask(text)
         log.warning("%s", text)
         for listener in self._problem_listeners:
             try:
