@@ -112,9 +112,10 @@ def listening_ports(pid: int, reads: int = 5) -> dict[int, int]:
     return ports
 
 
-def connected_ports(pid: int) -> set[int]:
-    """Remote ports of the established TCP connections of ``pid``."""
-    return {c.raddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+def connected_ports(pid: int, reads: int = 5) -> set[int]:
+    """Remote ports of the established TCP connections of ``pid`` (several reads, as above)."""
+    return {c.raddr.port for _ in range(reads)
+            for c in psutil.Process(pid).net_connections(kind="tcp")
             if c.status == psutil.CONN_ESTABLISHED and c.raddr}
 
 
