@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from .tls import Pki, httpx_verify
+from .tls import PASSWORD, Credentials, Pki
 from .waiting import wait_until
 
 HOST = "127.0.0.1"
@@ -135,8 +135,6 @@ class StandaloneCluster:
 
     def kernel_env(self) -> dict[str, str]:
         """What a kernel's environment needs for :meth:`conf_lines` (the key's password)."""
-        from .tls import PASSWORD
-
         return {KEY_PASSWORD_ENV: PASSWORD} if self.pki is not None else {}
 
     # ----------------------------------------------------------------- lifecycle
@@ -243,7 +241,10 @@ class StandaloneCluster:
                               verify=self._verify()).json())
 
     def _verify(self) -> Any:
-        return httpx_verify(self.rest_url) if self.pki is not None else True
+        if self.pki is None:
+            return True
+        return Credentials(self.pki.ca, self.pki.client_cert, self.pki.client_key,
+                           PASSWORD).context()
 
     def start_taskmanager(self, timeout: float | None = None) -> subprocess.Popen[bytes]:
         """Start one more TaskManager and wait until the JobManager has its slots."""
