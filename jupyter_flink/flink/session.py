@@ -117,15 +117,35 @@ class FlinkSession:
             merged.update(layer.flink)
         return merged
 
-    def job_settings(self) -> dict[str, str]:
-        """Defaults plus configured job-scope settings: the base of every job's configuration."""
+    def default_settings(self) -> dict[str, str]:
+        """What every job gets unless %%flink.conf says otherwise (jupyter-flink's defaults).
+
+        On the embedded cluster, Python functions run in this kernel's interpreter, in the
+        TaskManager's threads (``python.execution-mode: thread``, PEMJA): process mode would
+        start a worker per task that talks to the JVM over six Beam gRPC ports bound to
+        every network interface, reachable from other machines (README, "Security").
+        """
         settings = default_job_settings()
         if self._wanted_mode() == "local":
-            # Python functions run in workers the embedded TaskManager starts: use this
-            # kernel's interpreter (it has PyFlink), not whatever "python" is on PATH.
-            settings["python.executable"] = sys.executable
-        settings.update({k: v for k, v in self.flink_settings().items()
-                         if self.options.scope(k) == "job"})
+            settings.update({
+                # this kernel's interpreter (it has PyFlink), not whatever "python" is on PATH
+                "python.executable": sys.executable,
+                "python.execution-mode": "thread",
+                # the embedded interpreter needs pemja and PyFlink from this environment
+                "python.pythonpath": os.pathsep.join(_site_packages()),
+            })
+        return settings
+
+    def job_settings(self) -> dict[str, str]:
+        """Defaults plus configured job-scope settings: the base of every job's configuration."""
+        settings = self.default_settings()
+        configured = {k: v for k, v in self.flink_settings().items()
+                      if self.options.scope(k) == "job"}
+        path = configured.get("python.pythonpath")
+        if path and "python.pythonpath" in settings:  # keep what thread mode needs
+            configured["python.pythonpath"] = os.pathsep.join([path, settings[
+                "python.pythonpath"]])
+        settings.update(configured)
         return settings
 
     def cluster_settings(self) -> dict[str, str]:
@@ -444,6 +464,12 @@ class FlinkSession:
             finally:
                 for conf, old, mid in zip(configs, before, applied):
                     restore_keeping_changes(envs.mapper, conf, old, mid)
+
+
+def _site_packages() -> list[str]:
+    import site
+
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
 
 
 def _restore_env(name: str, value: str | None) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..display.formatting import format_duration, format_time_ms
-from ..flink.session import FlinkSession, default_job_settings
+from ..flink.session import FlinkSession
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import interpreter_defaults
 from ..recording.storage import fsspec_url, list_alternatives
@@ -26,7 +26,7 @@ def configuration(session: FlinkSession) -> pd.DataFrame:
     import pandas as pd
 
     configured = session.flink_settings()
-    defaults = default_job_settings()
+    defaults = session.default_settings()
     rows: list[dict[str, Any]] = []
     for key in sorted(set(defaults) | set(configured)):
         rows.append({"key": key,

@@ -93,23 +93,51 @@ def live(kernel: KernelDriver, counting: dict[str, Any]) -> Iterator[dict[str, A
     kernel.execute("%flink.cancel live_secure", allow_error=True)
 
 
+@pytest.fixture(scope="module")
+def python_function(kernel: KernelDriver, notebook: Notebook) -> Iterator[Path]:
+    """A DataStream job with a Python function, running (thread mode: no Beam ports)."""
+    seen = notebook.root / "seen.txt"
+    kernel.execute(
+        "%%flink(jobName=python_map)\n"
+        "from pyflink.common import Types\n"
+        "from pyflink.datastream.connectors import Sink\n"
+        "from pyflink.java_gateway import get_gateway\n"
+        "stenv.execute_sql(\"CREATE TABLE IF NOT EXISTS py_src (x INT) WITH "
+        "('connector'='datagen','rows-per-second'='5')\")\n"
+        "def quarter(row):\n"
+        f"    with open({str(seen)!r}, 'a') as out:\n"
+        "        out.write(f'{row[0]}\\n')\n"
+        "    return abs(row[0]) // 4\n"
+        "numbers = stenv.to_data_stream(stenv.from_path('py_src'))\n"
+        "numbers.map(quarter, output_type=Types.INT()).sink_to(Sink(get_gateway().jvm.org."
+        "apache.flink.streaming.api.functions.sink.v2.DiscardingSink()))\n"
+        "client = senv.execute()", cell_id="python-cell")
+    wait_until(lambda: seen.exists() and len(seen.read_text().splitlines()) >= 3, timeout=90,
+               what="the Python function to process rows")
+    yield seen
+    kernel.execute("%flink.cancel python_map", allow_error=True)
+
+
 # --------------------------------------------------------------------------- the ports
 
 
-def listening_ports(pid: int, reads: int = 5) -> dict[int, int]:
-    """port -> pid, for every listening TCP socket of ``pid`` and its descendants.
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+
+
+def listening_sockets(pid: int, reads: int = 5) -> dict[int, tuple[int, str]]:
+    """port -> (pid, address), for every listening TCP socket of ``pid`` and descendants.
 
     Several reads: /proc/net/tcp is not read atomically, and with connections opening and
     closing meanwhile (the poller's) a read can miss a socket.
     """
     processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    ports = {}
+    sockets = {}
     for _ in range(reads):
         for process in processes:
             for conn in process.net_connections(kind="tcp"):
                 if conn.status == psutil.CONN_LISTEN:
-                    ports[conn.laddr.port] = process.pid
-    return ports
+                    sockets[conn.laddr.port] = (process.pid, conn.laddr.ip)
+    return sockets
 
 
 def connected_ports(pid: int, reads: int = 5) -> set[int]:
@@ -128,9 +156,10 @@ def as_stranger(ports: list[int]) -> list[dict[str, Any]]:
 
 
 def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: dict[str, Any],
-                                               live: dict[str, Any],
+                                               live: dict[str, Any], python_function: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    ports = listening_ports(kernel.pid)
+    sockets = listening_sockets(kernel.pid)
+    ports = {port: pid for port, (pid, _) in sockets.items()}
     jvm = [p for p in psutil.Process(kernel.pid).children() if p.name() == "java"]
     assert len(jvm) == 1, f"one JVM expected under the kernel: {jvm}"
     jvm_pid = jvm[0].pid
@@ -166,7 +195,7 @@ def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: d
     report = ["Listening ports of the kernel's process tree, as a stranger found them:"]
     for port in sorted(ports):
         what = ", ".join(accepted[port]) or "nothing"
-        report.append(f"  {port:5d}  {names[port]}: accepted {what}")
+        report.append(f"  {sockets[port][1]}:{port}  {names[port]}: accepted {what}")
     with capsys.disabled():
         print("\n" + "\n".join(report))
 
@@ -177,6 +206,8 @@ def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: d
     assert not by_port[callback[0]]["py4j-callback"]["accepted"], \
         by_port[callback[0]]["py4j-callback"]
     assert collect, "the running SELECT's collect socket was not found"
+    wide = {p: a for p, (_, a) in sockets.items() if a not in LOOPBACK}
+    assert not wide, f"listening beyond loopback: {wide}\n" + "\n".join(report)
     opened = {p: a for p, a in accepted.items() if a and p not in collect}
     assert not opened, "\n".join(report)
 
