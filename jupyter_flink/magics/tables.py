@@ -130,6 +130,9 @@ def help_text(properties: Sequence[tuple[str, str, str]]) -> Any:
 | `%flink.checkpoints [JOB]` | checkpoint history and retained checkpoints |
 | `%flink.trace` | the full Flink trace of the last error |
 
+Secrets: write `${{env:NAME}}` or `${{file:PATH}}` as the value of a Flink setting (in
+`%%flink.conf` or a header); it is read when the job is submitted and never shown.
+
 Paragraph properties go in the header, Zeppelin style:
 `%%flink.ssql(jobName=wc, savepointDir=file:///tmp/sp, resumeFromSavepoint=true)`
 
