@@ -83,13 +83,16 @@ def live(kernel: KernelDriver, counting: dict[str, Any]) -> Iterator[dict[str, A
     kernel.execute("%%flink.ssql\nCREATE TABLE IF NOT EXISTS slow_events (k INT) WITH ("
                    "'connector' = 'datagen', 'rows-per-second' = '5', "
                    "'fields.k.min' = '0', 'fields.k.max' = '9')")
+    before = set(listening_sockets(kernel.pid))
     reply = kernel.execute("%%flink.ssql(jobName=live_secure, type=append, refreshInterval=300)"
                            "\nSELECT k FROM slow_events", cell_id="live-cell")
     display_id = live_display_id(reply)
     kernel.wait_for(lambda: re.search(r"[1-9][\d,]* changes received",
                                       shown(kernel, reply, display_id)),
                     timeout=90, what="rows in the live table")
-    yield {"reply": reply, "display_id": display_id}
+    # the sockets the SELECT opened: its collect sink's (the counting job opens none)
+    collect = set(listening_sockets(kernel.pid)) - before
+    yield {"reply": reply, "display_id": display_id, "collect_ports": collect}
     kernel.execute("%flink.cancel live_secure", allow_error=True)
 
 
@@ -185,9 +188,10 @@ def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: d
     by_port: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     for result in results:
         by_port[result["port"]][result["probe"]] = result
-    collect = {p for p, probes in by_port.items() if probes["collect"]["accepted"]}
+    collect = live["collect_ports"]
+    assert collect, "the running SELECT's collect socket was not found"
     for port in collect:
-        names[port] = "collect sink of a running SELECT (known open, see README)"
+        names[port] = "collect sink of the running SELECT (known open, see README)"
     for port, pid in ports.items():
         names.setdefault(port, "blob server (JVM)" if pid == jvm_pid else f"pid {pid}")
     accepted = {p: sorted(n for n, r in probes.items() if r["accepted"])
@@ -195,6 +199,8 @@ def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: d
     report = ["Listening ports of the kernel's process tree, as a stranger found them:"]
     for port in sorted(ports):
         what = ", ".join(accepted[port]) or "nothing"
+        if port in collect:
+            what += f" ({by_port[port]['collect']['detail']})"
         report.append(f"  {sockets[port][1]}:{port}  {names[port]}: accepted {what}")
     with capsys.disabled():
         print("\n" + "\n".join(report))
@@ -205,7 +211,6 @@ def test_a_stranger_gets_nothing_from_any_port(kernel: KernelDriver, counting: d
     assert not by_port[gateway_port]["py4j"]["accepted"], by_port[gateway_port]["py4j"]
     assert not by_port[callback[0]]["py4j-callback"]["accepted"], \
         by_port[callback[0]]["py4j-callback"]
-    assert collect, "the running SELECT's collect socket was not found"
     wide = {p: a for p, (_, a) in sockets.items() if a not in LOOPBACK}
     assert not wide, f"listening beyond loopback: {wide}\n" + "\n".join(report)
     opened = {p: a for p, a in accepted.items() if a and p not in collect}

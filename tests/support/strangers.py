@@ -11,8 +11,9 @@ got what the probe is after:
 * ``jar-upload``: ``POST /jars/upload`` accepted (plain HTTP, then TLS without a certificate);
 * ``py4j``: a py4j client without the token called ``System.getProperty`` in a JVM;
 * ``py4j-callback``: py4j's callback protocol, raw (``c / p1 / ping``), answered with a value;
-* ``collect``: the collect sink's plain socket protocol answered with its version (rows of a
-  running SELECT follow);
+* ``collect``: the collect sink's plain socket protocol answered with its version, then with
+  rows of the running SELECT (the sink serves one connection at a time: while Flink's own
+  coordinator holds it, a stranger waits);
 * ``blob-put``: Flink's blob server stored a transient blob sent in plain text.
 
 All probes of all ports run at once, each with a short timeout.
@@ -137,29 +138,48 @@ def probe_callback(port: int) -> tuple[bool, str]:
 
 
 def probe_collect(port: int) -> tuple[bool, str]:
-    """The collect sink's protocol (CollectCoordinationRequest): version "" and offset 0."""
+    """The collect sink's protocol (CollectCoordinationRequest): ask with version "" for the
+    sink's version, then with that version for the rows it holds (offset 0: nothing is
+    acknowledged, so the real consumer loses nothing)."""
     def write_string(text: str) -> bytes:  # org.apache.flink.types.StringValue.writeString
-        out, length = bytearray(), len(text) + 1
-        while length >= 0x80:
-            out.append((length & 0x7F) | 0x80)
-            length >>= 7
-        out.append(length)
-        return bytes(out) + text.encode()
+        out = bytearray()
+        for number in (len(text) + 1, *map(ord, text)):
+            while number >= 0x80:
+                out.append((number & 0x7F) | 0x80)
+                number >>= 7
+            out.append(number)
+        return bytes(out)
 
-    with socket.create_connection((HOST, port), timeout=TIMEOUT_S) as sock:
-        sock.sendall(write_string("") + (0).to_bytes(8, "big"))
-        stream = sock.makefile("rb")
-        length, shift = 0, 0
+    def read_varint(stream: Any) -> int:
+        number, shift = 0, 0
         while True:
             byte = stream.read(1)
             if not byte:
-                return False, "closed"
-            length |= (byte[0] & 0x7F) << shift
+                raise EOFError("closed")
+            number |= (byte[0] & 0x7F) << shift
             shift += 7
             if byte[0] < 0x80:
-                break
-        version = stream.read(max(0, length - 1)).decode("latin-1")
-        return bool(version), f"collect sink version {version!r}"
+                return number
+
+    def read_string(stream: Any) -> str:
+        return "".join(chr(read_varint(stream)) for _ in range(read_varint(stream) - 1))
+
+    def ask(sock: socket.socket, stream: Any, version: str) -> tuple[str, int]:
+        sock.sendall(write_string(version) + (0).to_bytes(8, "big"))
+        version = read_string(stream)
+        stream.read(8)  # the last checkpointed offset
+        count = int.from_bytes(stream.read(4), "big")
+        for _ in range(count):
+            stream.read(int.from_bytes(stream.read(4), "big"))  # a serialized row
+        return version, count
+
+    with socket.create_connection((HOST, port), timeout=TIMEOUT_S) as sock:
+        stream = sock.makefile("rb")
+        version, _ = ask(sock, stream, "")
+        if not version:
+            return False, "no version"
+        _, rows = ask(sock, stream, version)
+        return True, f"collect sink version {version!r}: read {rows} rows"
 
 
 def probe_blob(port: int) -> tuple[bool, str]:
