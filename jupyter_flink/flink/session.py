@@ -86,9 +86,11 @@ class FlinkSession:
         self.gateway: Any = None
         self.cluster: Cluster | None = None
         self._envs: Environments | None = None
-        # The remote cluster's client TLS, for the raw settings it was made from.
-        self._remote_tls: tuple[tuple[str, ...], ClientTls, PrivateDirectory | None] | None = \
-            None
+        # The remote cluster's client TLS, for the raw settings it was made from, and every
+        # directory of PKCS12 stores made for it (a running environment may still read one).
+        self._remote_tls: tuple[tuple[str, ...], ClientTls] | None = None
+        self._remote_tls_dirs: list[PrivateDirectory] = []
+        self._connected_to: tuple[str, ...] = ()  # _remote_target() of the running cluster
 
     # ----------------------------------------------------------------- configuration
 
@@ -248,19 +250,20 @@ class FlinkSession:
             self._layers.clear()
 
     def _apply_to_running_cluster(self) -> list[str]:
-        """Cluster-scope or mode changes after start: restart the embedded cluster if idle."""
+        """Cluster-scope, mode or connection changes after start: restart the embedded
+        cluster, or reconnect to the remote one, if no job runs."""
         if self._envs is None or self.cluster is None:
             return []
         mode_changed = self._wanted_mode() != ("local" if self.cluster.is_local else "remote")
         if isinstance(self.cluster, LocalCluster) and not mode_changed:
             if dict(self.cluster.settings) == self.cluster_settings():
                 return []
-        elif not mode_changed and self.cluster_settings():
+        elif not mode_changed and self._remote_target() == self._connected_to:
+            if not self.cluster_settings():
+                return []
             keys = ", ".join(sorted(self.cluster_settings()))
             return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
                     "settings); the cluster keeps its own configuration."]
-        elif not mode_changed:
-            return []
         if self.busy():
             raise ConfigurationError(
                 "These settings only take effect when the cluster (re)starts, and jobs are "
@@ -269,7 +272,15 @@ class FlinkSession:
                 "this cell; or restart the kernel.",
             )
         self._restart()
+        if isinstance(self.cluster, RemoteCluster) and not mode_changed:
+            return ["Reconnected to the remote cluster with the new settings."]
         return ["The cluster was restarted to apply the new cluster settings."]
+
+    def _remote_target(self) -> tuple[str, ...]:
+        """What a remote cluster is reached with: host, port, HTTPS, client TLS."""
+        return tuple(self.interpreter_setting(k) for k in (
+            "flink.execution.remote.host", "flink.execution.remote.port",
+            "flink.execution.remote.https", *REMOTE_SSL_KEYS))
 
     def _wanted_mode(self) -> str:
         return self.interpreter_setting("flink.execution.mode")
@@ -302,6 +313,7 @@ class FlinkSession:
                 cluster.stop()
                 raise
             self.cluster = cluster
+            self._connected_to = () if cluster.is_local else self._remote_target()
             self._announce(self.describe_cluster())
 
     def describe_cluster(self) -> str:
@@ -358,14 +370,10 @@ class FlinkSession:
                 ca=path("ca"), cert=path("cert"), key=path("key"),
                 key_password=path("key-password"),
                 verify_hostname=values[prefix + "verify-hostname"] == "true")
-            self._forget_remote_tls()
-            self._remote_tls = (raw, tls, directory)
+            if directory is not None:
+                self._remote_tls_dirs.append(directory)
+            self._remote_tls = (raw, tls)
             return tls
-
-    def _forget_remote_tls(self) -> None:
-        if self._remote_tls is not None and self._remote_tls[2] is not None:
-            self._remote_tls[2].remove()
-        self._remote_tls = None
 
     def _restart(self) -> None:
         catalog = self._envs.catalog if self._envs else None
@@ -386,7 +394,10 @@ class FlinkSession:
         """Stop, and delete the TLS files made for a remote cluster's client (shutdown)."""
         with self._lock:
             self.stop()
-            self._forget_remote_tls()
+            self._remote_tls = None
+            for directory in self._remote_tls_dirs:
+                directory.remove()
+            self._remote_tls_dirs.clear()
 
     # ----------------------------------------------------------------- environments
 
@@ -409,9 +420,12 @@ class FlinkSession:
     def needs_client_certificate(self) -> bool:
         """Whether the cluster's REST API (and web UI) takes only clients with a certificate
         (the embedded cluster always; a remote one with flink.execution.remote.ssl.cert)."""
-        if self._wanted_mode() == "local":
+        if self.cluster is not None:
+            tls = self.cluster.client_tls()
+        elif self._wanted_mode() == "local":
             return True
-        tls = self._remote_client_tls()
+        else:
+            tls = self._remote_client_tls()
         return tls is not None and tls.certificate is not None
 
     def rest_client_options(self) -> dict[str, Any]:
