@@ -272,3 +272,26 @@ def test_conf_keeps_references_as_written(monkeypatch: pytest.MonkeyPatch) -> No
         flink.configure("c2", parse_conf("parallelism.default 1\n"
                                          "s3.secret-key ${env:JF_UNIT_CONF_SECRET}\n"))
     assert info.value.line == 2 and "JF_UNIT_CONF_SECRET" in info.value.message
+
+
+# ------------------------------------------------------------------------- ports for everyone
+
+
+def test_listeners_beyond_loopback_are_found_and_named() -> None:
+    import socket
+
+    from jupyter_flink.flink.listeners import exposure_note, wide_listeners
+
+    with socket.socket() as private, socket.socket() as public:
+        private.bind(("127.0.0.1", 0))
+        private.listen()
+        public.bind(("0.0.0.0", 0))
+        public.listen()
+        port, private_port = public.getsockname()[1], private.getsockname()[1]
+        found = wide_listeners()
+    assert ("0.0.0.0", port) in found
+    assert all(p != private_port for _, p in found)
+    note = exposure_note({("0.0.0.0", port), ("::", 7)})
+    assert note is not None and f"0.0.0.0:{port}" in note and "[::]:7" in note
+    assert "senv, stenv and btenv" in note
+    assert exposure_note(set()) is None
