@@ -22,10 +22,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def verify(url: str) -> Any:
+    """httpx's ``verify=`` for a cluster URL: the embedded cluster wants the kernel's client
+    certificate (tests/support/tls.py finds it)."""
+    from tests.support.tls import httpx_verify
+
+    return httpx_verify(url)
+
+
 def wait_running(url: str, job_name: str, timeout: float = 180, poll: float = 0.02) -> float:
     """time.time() when the named job and all its tasks are RUNNING."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=5) as client:
+    with httpx.Client(base_url=url, timeout=5, verify=verify(url)) as client:
         while time.monotonic() < deadline:
             try:
                 jobs = client.get("/jobs/overview").json()["jobs"]

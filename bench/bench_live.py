@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import median, percentile, table
+from _common import median, percentile, table, verify
 
 QUERY = "SELECT k, COUNT(*) AS c FROM src GROUP BY k"
 SOURCE_DDL = """CREATE TABLE src (k INT, v BIGINT) WITH (
@@ -152,14 +152,15 @@ class Bench:
         result = self.tenv.execute_sql(f"INSERT INTO bh {QUERY}")
         job_id = str(result.get_job_client().get_job_id())
         url = self.cluster.rest_url
+        tls = verify(url)
 
         def read_records() -> int:
-            job = httpx.get(f"{url}/jobs/{job_id}", timeout=10).json()
+            job = httpx.get(f"{url}/jobs/{job_id}", timeout=10, verify=tls).json()
             return int(job["vertices"][-1]["metrics"]["read-records"])
 
         try:
             rate = self._window(read_records).per_s
-            parallelism = httpx.get(f"{url}/jobs/{job_id}", timeout=10).json()[
+            parallelism = httpx.get(f"{url}/jobs/{job_id}", timeout=10, verify=tls).json()[
                 "vertices"][0]["parallelism"]
         finally:
             self._cancel(result)

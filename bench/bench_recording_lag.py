@@ -14,12 +14,13 @@ Flink's default 3 s cache of checkpoint statistics on the REST endpoint. Target:
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from datetime import datetime
 
 import httpx
-from _common import ROOT, percentile, table
+from _common import ROOT, percentile, table, verify
 
 from tests.support.kernel import running_kernel
 
@@ -51,14 +52,16 @@ def measure(count: int, *, zeppelin_like: bool) -> list[float]:
         reply = kernel.execute(JOB, cell_id="job")
         if zeppelin_like:
             kernel.execute(FIXED_POLLING)
-        url = next(t for t in reply.stdout.split() if t.startswith("http://"))
-        job_id = httpx.get(f"{url}/jobs/overview").json()["jobs"][0]["jid"]
+        url = re.search(r"https?://127\.0\.0\.1:\d+", reply.stdout).group(0)
+        tls = verify(url)
+        job_id = httpx.get(f"{url}/jobs/overview", verify=tls).json()["jobs"][0]["jid"]
         acked: dict[int, float] = {}  # checkpoint id -> Flink's latest_ack_timestamp (s)
         written: dict[int, float] = {}  # checkpoint id -> when the kernel wrote the journal
         deadline = time.monotonic() + count * 3 + 60
         while len(set(acked) & set(written)) < count and time.monotonic() < deadline:
             kernel.pump(0.2)
-            history = httpx.get(f"{url}/jobs/{job_id}/checkpoints").json().get("history", [])
+            history = httpx.get(f"{url}/jobs/{job_id}/checkpoints",
+                                verify=tls).json().get("history", [])
             for entry in history:
                 if entry.get("status") == "COMPLETED" and entry.get("latest_ack_timestamp"):
                     acked[entry["id"]] = entry["latest_ack_timestamp"] / 1000

@@ -11,9 +11,11 @@ import html
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..jobs.registry import TrackedJob
+from ..secrets import mask
 from .formatting import format_duration, format_time_ms, short_name
 
 _STATE_COLOURS = {
@@ -30,8 +32,36 @@ MIN_UPDATE_INTERVAL_S = 3.0
 UPTIME_ONLY_EVERY_S = 15.0  # when only the uptime changed: the cell need not tick each second
 
 
+NOT_BROWSABLE = ("needs this kernel's client certificate: reachable from the kernel only, "
+                 "not from a browser")
+
+
+@dataclass(frozen=True)
+class ClusterAddress:
+    """Where the job's cluster is; ``browsable`` False when a browser cannot open it (the
+    embedded cluster takes only clients holding the kernel's certificate): then the address
+    is shown as text, with the reason, rather than as a link that fails."""
+
+    url: str
+    browsable: bool = True
+
+    def text(self) -> str:
+        return self.url if self.browsable else f"{self.url} ({NOT_BROWSABLE})"
+
+    def html(self) -> str:
+        esc = html.escape
+        if self.browsable:
+            return f"<a href='{esc(self.url)}' target='_blank'>{esc(self.url)}</a>"
+        return f"<code title='{esc(NOT_BROWSABLE)}'>{esc(self.url)}</code>"
+
+
 def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
-    """The facts shown for a job, as (label, value) pairs, for both renderings."""
+    """The facts shown for a job, as (label, value) pairs, for both renderings; secrets in
+    them (URL credentials, values of ${env:...} references) masked."""
+    return [(label, mask(value)) for label, value in _rows(job)]
+
+
+def _rows(job: TrackedJob) -> list[tuple[str, str]]:
     rows = [
         ("checkpoints", f"{job.checkpoints_completed} completed, {job.checkpoints_failed} "
                         f"failed, last at {format_time_ms(job.last_checkpoint_ms)}"),
@@ -53,27 +83,28 @@ def status_rows(job: TrackedJob) -> list[tuple[str, str]]:
     return rows
 
 
-def render_text(job: TrackedJob, rest_url: str | None = None, *, uptime: bool = True) -> str:
-    head = (f"Flink job {short_name(job.name)} [{job.state}] id {job.job_id} "
+def render_text(job: TrackedJob, cluster: ClusterAddress | None = None, *,
+                uptime: bool = True) -> str:
+    head = (f"Flink job {short_name(mask(job.name))} [{job.state}] id {job.job_id} "
             f"up {format_duration(job.uptime_seconds()) if uptime else '...'}")
     lines = [head] + [f"  {label}: {value}" for label, value in status_rows(job)]
-    if rest_url:
-        lines.append(f"  cluster: {rest_url}")
+    if cluster:
+        lines.append(f"  cluster: {cluster.text()}")
     return "\n".join(lines)
 
 
-def render_html(job: TrackedJob, rest_url: str | None = None) -> str:
+def render_html(job: TrackedJob, cluster: ClusterAddress | None = None) -> str:
     colour = _STATE_COLOURS.get(job.state, "#555")
     esc = html.escape
     rows = "".join(
         f"<tr><th style='text-align:left;padding-right:1em;font-weight:normal;color:#666'>"
         f"{esc(label)}</th><td style='text-align:left'><code>{esc(value)}</code></td></tr>"
         for label, value in status_rows(job))
-    link = (f" &middot; <a href='{esc(rest_url)}' target='_blank'>{esc(rest_url)}</a>"
-            if rest_url else "")
+    link = f" &middot; {cluster.html()}" if cluster else ""
+    name = mask(job.name)
     return (
         "<div class='jupyter-flink-job' style='font-size:0.9em'>"
-        f"<b title='{esc(job.name)}'>{esc(short_name(job.name))}</b> "
+        f"<b title='{esc(name)}'>{esc(short_name(name))}</b> "
         f"<span style='color:white;background:{colour};"
         f"padding:0 0.4em;border-radius:3px'>{esc(job.state)}</span> "
         f"up {esc(format_duration(job.uptime_seconds()))} &middot; "
@@ -89,11 +120,12 @@ class JobView:
     resubmitted job takes over its predecessor's view by replacing ``source``.
     """
 
-    def __init__(self, source: Callable[[], TrackedJob | None], rest_url: str | None = None, *,
+    def __init__(self, source: Callable[[], TrackedJob | None],
+                 cluster: ClusterAddress | None = None, *,
                  min_update_interval_s: float = MIN_UPDATE_INTERVAL_S,
                  uptime_only_every_s: float = UPTIME_ONLY_EVERY_S):
         self.source = source
-        self.rest_url = rest_url
+        self.cluster = cluster
         self.min_update_interval_s = min_update_interval_s
         self.uptime_only_every_s = uptime_only_every_s
         self._handle: Any = None
@@ -103,8 +135,8 @@ class JobView:
         self._timer: threading.Timer | None = None
 
     def bundle(self, job: TrackedJob) -> dict[str, str]:
-        return {"text/plain": render_text(job, self.rest_url),
-                "text/html": render_html(job, self.rest_url)}
+        return {"text/plain": render_text(job, self.cluster),
+                "text/html": render_html(job, self.cluster)}
 
     def show(self) -> None:
         """Create the output in the cell being executed (call on the kernel thread)."""
@@ -114,7 +146,7 @@ class JobView:
         if job is not None:
             self._handle = display(self.bundle(job), raw=True, display_id=True)
             self._last_sent = time.monotonic()
-            self._last_facts = render_text(job, self.rest_url, uptime=False)
+            self._last_facts = render_text(job, self.cluster, uptime=False)
 
     def update(self, *, force: bool = False) -> None:
         """Refresh the output; bursts are throttled, the final state always lands."""
@@ -142,7 +174,7 @@ class JobView:
                 return
             # Each update costs the kernel and every frontend some work: skip those that
             # would only move the uptime on, but let the uptime catch up now and then.
-            facts = render_text(job, self.rest_url, uptime=False)
+            facts = render_text(job, self.cluster, uptime=False)
             now = time.monotonic()
             if not force and facts == self._last_facts and \
                     now - self._last_sent < self.uptime_only_every_s:
@@ -156,11 +188,11 @@ class JobDisplays:
     """The status output of each job of the kernel (a listener of the job tracker)."""
 
     def __init__(self, get_job: Callable[[str], TrackedJob | None],
-                 rest_url: Callable[[], str | None] = lambda: None, *,
+                 cluster: Callable[[], ClusterAddress | None] = lambda: None, *,
                  min_update_interval_s: float = MIN_UPDATE_INTERVAL_S,
                  uptime_only_every_s: float = UPTIME_ONLY_EVERY_S):
         self._get_job = get_job
-        self._rest_url = rest_url
+        self._cluster = cluster
         self.min_update_interval_s = min_update_interval_s
         self.uptime_only_every_s = uptime_only_every_s
         self._views: dict[str, JobView] = {}
@@ -175,7 +207,7 @@ class JobDisplays:
         with self._lock:
             view = self._views.get(takes_over) if takes_over else None
             if view is None:
-                view = JobView(source, self._rest_url(),
+                view = JobView(source, self._cluster(),
                                min_update_interval_s=self.min_update_interval_s,
                                uptime_only_every_s=self.uptime_only_every_s)
                 self._views[job_id] = view

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..jobs.registry import TERMINAL_STATES, TrackedJob
+from ..secrets import mask
 from .formatting import short_name
 from .snapshots import Snapshot
 
@@ -183,12 +184,12 @@ class LiveView:
     def bundle(self, snapshot: Snapshot | None, job: TrackedJob | None, *,
                refreshed_at: float | None, final: bool,
                body: tuple[str, str] | None = None) -> dict[str, str]:
-        status = self.status(snapshot, job, refreshed_at, final)
-        notes = [(text, "warning") for text in self.warnings(snapshot)]
+        status = mask(self.status(snapshot, job, refreshed_at, final))
+        notes = [(mask(text), "warning") for text in self.warnings(snapshot)]
         trace = ""
         if final:
             reason, failed = stop_reason(snapshot, job)
-            notes.append((reason, "error" if failed else "end"))
+            notes.append((mask(reason), "error" if failed else "end"))
             if failed and snapshot is not None and snapshot.error_trace:
                 # the Java trace, one click away
                 trace = (f"<details><summary style='color:#666;font-size:0.85em'>Java trace"

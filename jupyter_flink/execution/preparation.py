@@ -129,7 +129,8 @@ class Preparation:
         options = self.session.options
         for key, value in props.flink_overrides.items():
             try:
-                resolved = options.resolve(key, value)
+                # ${env:...}/${file:...} must resolve now, and are read again at submission
+                resolved = self.session.resolve_flink_setting(key, value)
             except ConfigurationError as exc:
                 raise PropertyError(exc.message, name=key, fix=exc.fix,
                                     details=exc.details) from exc

@@ -11,6 +11,7 @@ import ast
 from typing import Any
 
 from ..errors import PropertyError
+from ..flink.listeners import exposure_note, wide_listeners
 from ..flink.session import FlinkSession
 from ..jobs.registry import TrackedJob
 from .launcher import Launcher
@@ -44,6 +45,7 @@ class PythonParagraphs:
         prepared = self.preparation.prepare(run)
         envs = self.session.envs
         namespace.update(senv=envs.senv, stenv=envs.stenv, btenv=envs.btenv)
+        exposed_before = wide_listeners()
 
         def track(job_id: str) -> TrackedJob:
             return self.launcher.track(run, job_id, batch=False, primary=not run.jobs)
@@ -67,6 +69,9 @@ class PythonParagraphs:
                     exc, None if line is None else line + run.first_line - 1, trace)) from None
             finally:
                 envs.senv.wait_for_job = None
+                note = exposure_note(wide_listeners() - exposed_before)
+                if note:
+                    run.note(note)
             known = {job.job_id for job in run.jobs}
             for job_id in submitted.job_ids():
                 if job_id not in known:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..display.job_status import JobDisplays
+from ..display.job_status import ClusterAddress, JobDisplays
 from ..flink.session import FlinkSession
 from ..jobs.autosave import AutoSavepointJobs
 from ..jobs.clients import Endpoint, RestClients
@@ -56,7 +56,7 @@ class FlinkService:
                 self.session.interpreter_setting("flink.job.check_interval")) / 1000,
             startup_timeout_s=settings.startup_timeout_s)
         self.control = JobControl(self.tracker)
-        self.displays = JobDisplays(self.tracker.registry.get, lambda: self.session.rest_url,
+        self.displays = JobDisplays(self.tracker.registry.get, self.cluster_address,
                                     min_update_interval_s=settings.status_refresh_interval_s,
                                     uptime_only_every_s=settings.uptime_refresh_interval_s)
         self.tracker.subscribe(self.displays)
@@ -85,17 +85,28 @@ class FlinkService:
             return
         endpoint = self.endpoint()
         options = endpoint.client_options
+        verify, certificate = options.get("verify"), options.get("client_cert")
         try:
             write_endpoint(kernel, UiEndpoint(
-                endpoint.url, endpoint.headers, ca_file=options.get("ca_file"),
-                cert_file=options.get("cert_file"), key_file=options.get("key_file")))
+                endpoint.url, endpoint.headers,
+                ca_file=verify if isinstance(verify, str) else None,
+                cert_file=certificate.cert if certificate else None,
+                key_file=certificate.key if certificate else None,
+                key_password=certificate.password if certificate else None,
+                check_hostname=bool(options.get("check_hostname", True))))
         except OSError as exc:  # the web UI link will say so; nothing else depends on it
             log.warning("could not publish the Flink UI endpoint: %s", exc)
+
+    def cluster_address(self) -> ClusterAddress:
+        """The cluster's address as the status outputs show it (a link if a browser can
+        open it)."""
+        return ClusterAddress(self.session.rest_url,
+                              browsable=not self.session.needs_client_certificate())
 
     def endpoint(self) -> Endpoint:
         """Where the kernel reaches Flink's REST API now."""
         headers: Mapping[str, str] = self.session.rest_headers()
-        return Endpoint(self.session.rest_url, dict(headers))
+        return Endpoint(self.session.rest_url, dict(headers), self.session.rest_client_options())
 
     def shutdown(self) -> list[StopOutcome]:
         """Stop the jobs (the embedded cluster's always; a remote cluster's unless
@@ -107,7 +118,7 @@ class FlinkService:
                 outcomes = self.control.stop_all()
         self.autosave.close()
         self.tracker.close()
-        self.session.stop()
+        self.session.close()
         kernel = kernel_id()
         if kernel is not None:
             remove_endpoint(kernel)

@@ -73,9 +73,16 @@ class Environments:
         return envs
 
     def adopt_catalog(self, catalog: Any) -> None:
+        """Make ``catalog`` the shared one (after a cluster restart: the previous cluster's,
+        so the tables users created survive)."""
         self.catalog = catalog
         for tenv in (self.stenv, self.btenv):
-            tenv._j_tenv.registerCatalog(CATALOG, catalog)
+            j_tenv = tenv._j_tenv
+            if j_tenv.getCatalog(CATALOG).isPresent():
+                # Flink refuses to drop the catalog in use: step onto the built-in one first.
+                tenv.use_catalog(_PRIVATE_CATALOG)
+                tenv.execute_sql(f"DROP CATALOG {CATALOG}")
+            j_tenv.registerCatalog(CATALOG, catalog)
             tenv.use_catalog(CATALOG)
             tenv.use_database(DATABASE)
 

@@ -1,8 +1,9 @@
 """The JVM behind PyFlink: finding Java, starting PyFlink's gateway, and small py4j helpers.
 
-PyFlink starts one JVM per Python process (``PythonGatewayServer``) and talks to it over
-py4j. That JVM exits when its Python parent dies, even on ``kill -9``: it watches its stdin,
-which is a pipe from the parent. We rely on that for "no JVM outlives its kernel".
+PyFlink starts one JVM per Python process and talks to it over py4j; jupyter-flink has it
+started with a py4j auth token in both directions (:mod:`~jupyter_flink.flink.secure_gateway`).
+That JVM exits when its Python parent dies, even on ``kill -9``: its watchdog calls into
+Python, and the call fails. We rely on that for "no JVM outlives its kernel".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from ..errors import ClusterError, JavaNotFoundError
 from ..traces import best_cause, java_causes, summarize_java_trace
+from . import secure_gateway
 
 MIN_JAVA_MAJOR = 11
 _INSTALL_HINT = (
@@ -58,13 +60,21 @@ def java_major_version(version_output: str) -> int | None:
 
 
 def get_gateway() -> Any:
-    """Start (once per process) and return PyFlink's py4j gateway, with clear errors."""
+    """Start (once per process) and return PyFlink's py4j gateway, token-protected, with
+    clear errors."""
     with _lock:
         from pyflink import java_gateway
 
+        secure_gateway.install()
         if java_gateway._gateway is None:  # first start: check Java before PyFlink tries
             find_java()
             os.environ.setdefault("FLINK_LOG_DIR", str(log_dir()))
+        elif not secure_gateway.owns_gateway(java_gateway._gateway):
+            raise ClusterError(
+                "PyFlink's JVM was started in this process before jupyter-flink was loaded, "
+                "so its py4j gateway takes commands from any local process without a token.",
+                fix="Restart the kernel and load jupyter-flink (%load_ext jupyter_flink) "
+                    "before any PyFlink code runs; the flink kernel loads it by itself.")
         try:
             return java_gateway.get_gateway()
         except Exception as exc:

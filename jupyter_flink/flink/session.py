@@ -19,27 +19,31 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClusterError, ConfigurationError
 from ..options.interpreter_keys import (
+    REMOTE_SSL_KEYS,
     interpreter_defaults,
     is_interpreter_key,
     parse_headers,
     resolve_interpreter,
 )
+from ..secrets import has_references, resolve_references, resolve_settings
 from .catalog import CatalogReader
-from .cluster import Cluster, LocalCluster, RemoteCluster
+from .cluster import Cluster, LocalCluster, RemoteCluster, check_embedded_settings
 from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
+from .tls import ClientTls, PrivateDirectory, remote_client_tls
 
 if TYPE_CHECKING:
-    from ..options.registry import OptionRegistry
+    from ..options.registry import OptionRegistry, Resolved
     from ..parsing.conf import ConfEntry
 
 HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
+_HEADERS_KEY = "flink.execution.remote.headers"
 
 def default_job_settings() -> dict[str, str]:
     """Flink settings every job gets unless %%flink.conf says otherwise.
@@ -87,6 +91,11 @@ class FlinkSession:
         self._envs: Environments | None = None
         self._readers: dict[int, CatalogReader] = {}
         self._readers_lock = threading.Lock()  # not _lock: a starting cluster holds that
+        # The remote cluster's client TLS, for the raw settings it was made from, and every
+        # directory of PKCS12 stores made for it (a running environment may still read one).
+        self._remote_tls: tuple[tuple[str, ...], ClientTls] | None = None
+        self._remote_tls_dirs: list[PrivateDirectory] = []
+        self._connected_to: tuple[str, ...] = ()  # _remote_target() of the running cluster
 
     # ----------------------------------------------------------------- configuration
 
@@ -120,15 +129,35 @@ class FlinkSession:
             merged.update(layer.flink)
         return merged
 
-    def job_settings(self) -> dict[str, str]:
-        """Defaults plus configured job-scope settings: the base of every job's configuration."""
+    def default_settings(self) -> dict[str, str]:
+        """What every job gets unless %%flink.conf says otherwise (jupyter-flink's defaults).
+
+        On the embedded cluster, Python functions run in this kernel's interpreter, in the
+        TaskManager's threads (``python.execution-mode: thread``, PEMJA): process mode would
+        start a worker per task that talks to the JVM over six Beam gRPC ports bound to
+        every network interface, reachable from other machines (README, "Security").
+        """
         settings = default_job_settings()
         if self._wanted_mode() == "local":
-            # Python functions run in workers the embedded TaskManager starts: use this
-            # kernel's interpreter (it has PyFlink), not whatever "python" is on PATH.
-            settings["python.executable"] = sys.executable
-        settings.update({k: v for k, v in self.flink_settings().items()
-                         if self.options.scope(k) == "job"})
+            settings.update({
+                # this kernel's interpreter (it has PyFlink), not whatever "python" is on PATH
+                "python.executable": sys.executable,
+                "python.execution-mode": "thread",
+                # the embedded interpreter needs pemja and PyFlink from this environment
+                "python.pythonpath": os.pathsep.join(_site_packages()),
+            })
+        return settings
+
+    def job_settings(self) -> dict[str, str]:
+        """Defaults plus configured job-scope settings: the base of every job's configuration."""
+        settings = self.default_settings()
+        configured = {k: v for k, v in self.flink_settings().items()
+                      if self.options.scope(k) == "job"}
+        path = configured.get("python.pythonpath")
+        if path and "python.pythonpath" in settings:  # keep what thread mode needs
+            configured["python.pythonpath"] = os.pathsep.join([path, settings[
+                "python.pythonpath"]])
+        settings.update(configured)
         return settings
 
     def cluster_settings(self) -> dict[str, str]:
@@ -139,10 +168,12 @@ class FlinkSession:
         """Apply one %%flink.conf cell (``source`` identifies it); returns notices.
 
         Validates everything before changing anything, so a bad line leaves the previous
-        configuration in force.
+        configuration in force. ``${env:...}`` and ``${file:...}`` references are checked
+        (they must resolve) but kept as written: they are read again when used.
         """
         layer = ConfLayer()
         notices: list[str] = []
+        lines: dict[str, int | None] = {}
         # Interpreter keys first, in Python: the headers must be known before the JVM starts
         # (the option registry below starts it), since Flink's client reads them from its env.
         ordered = sorted(entries, key=lambda e: not is_interpreter_key(e.key))
@@ -151,10 +182,12 @@ class FlinkSession:
             try:
                 if is_interpreter_key(entry.key):
                     key, value, notice = resolve_interpreter(entry.key, entry.value)
+                    resolve_references(value, key=key)  # must resolve; kept as written
                     layer.interpreter[key] = value
                 else:
-                    resolved = self.options.resolve(entry.key, entry.value)
+                    resolved = self.resolve_flink_setting(entry.key, entry.value)
                     layer.flink.update(dict(resolved.settings))
+                    lines.update({k: entry.line for k, _ in resolved.settings})
                     notice = resolved.notice
             except ConfigurationError as exc:
                 _restore_env(HEADERS_ENV, headers_before)  # a bad cell changes nothing
@@ -165,6 +198,7 @@ class FlinkSession:
                     "flink.execution.remote.headers"]))
             if notice:
                 notices.append(f"Line {entry.line}: {notice}")
+        self._check_embedded(layer, lines, headers_before)
         with self._lock:
             previous = self._layers.pop(source, None)
             self._layers[source] = layer
@@ -178,13 +212,40 @@ class FlinkSession:
                 raise
         return notices
 
+    def resolve_flink_setting(self, key: str, value: str) -> Resolved:
+        """The settings ``key value`` stands for (checked by Flink's option registry); a value
+        with references is checked as resolved and kept as written."""
+        if not has_references(value):
+            return self.options.resolve(key, value)
+        actual = resolve_references(value.strip(), key=key)
+        resolved = self.options.resolve(key, actual)
+        kept = tuple((k, value.strip() if v == actual.strip() else v)
+                     for k, v in resolved.settings)
+        return replace(resolved, settings=kept)
+
+    def _check_embedded(self, layer: ConfLayer, lines: Mapping[str, int | None],
+                        headers_before: str | None) -> None:
+        """In local mode, settings that would open the embedded cluster are errors now."""
+        mode = {**interpreter_defaults(), **self._kernel_defaults,
+                **{k: v for other in self._layers.values() for k, v in other.interpreter.items()},
+                **layer.interpreter}["flink.execution.mode"]
+        if mode != "local":
+            return
+        try:
+            check_embedded_settings(layer.flink)
+        except ConfigurationError as exc:
+            _restore_env(HEADERS_ENV, headers_before)
+            raise ConfigurationError(exc.message, line=lines.get(exc.key or ""), key=exc.key,
+                                     fix=exc.fix) from exc
+
     def _export_headers(self, text: str) -> list[str]:
         """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission).
 
         Flink reads them from the JVM's FLINK_REST_CLIENT_HEADERS, so they only reach a JVM
         started afterwards.
         """
-        value = "\n".join(f"{k}:{v}" for k, v in parse_headers(text).items())
+        value = "\n".join(f"{k}:{v}" for k, v in
+                          parse_headers(resolve_references(text, key=_HEADERS_KEY)).items())
         if os.environ.get(HEADERS_ENV, "") == value:
             return []
         os.environ[HEADERS_ENV] = value
@@ -199,19 +260,20 @@ class FlinkSession:
             self._layers.clear()
 
     def _apply_to_running_cluster(self) -> list[str]:
-        """Cluster-scope or mode changes after start: restart the embedded cluster if idle."""
+        """Cluster-scope, mode or connection changes after start: restart the embedded
+        cluster, or reconnect to the remote one, if no job runs."""
         if self._envs is None or self.cluster is None:
             return []
         mode_changed = self._wanted_mode() != ("local" if self.cluster.is_local else "remote")
         if isinstance(self.cluster, LocalCluster) and not mode_changed:
             if dict(self.cluster.settings) == self.cluster_settings():
                 return []
-        elif not mode_changed and self.cluster_settings():
+        elif not mode_changed and self._remote_target() == self._connected_to:
+            if not self.cluster_settings():
+                return []
             keys = ", ".join(sorted(self.cluster_settings()))
             return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
                     "settings); the cluster keeps its own configuration."]
-        elif not mode_changed:
-            return []
         if self.busy():
             raise ConfigurationError(
                 "These settings only take effect when the cluster (re)starts, and jobs are "
@@ -220,7 +282,15 @@ class FlinkSession:
                 "this cell; or restart the kernel.",
             )
         self._restart()
+        if isinstance(self.cluster, RemoteCluster) and not mode_changed:
+            return ["Reconnected to the remote cluster with the new settings."]
         return ["The cluster was restarted to apply the new cluster settings."]
+
+    def _remote_target(self) -> tuple[str, ...]:
+        """What a remote cluster is reached with: host, port, HTTPS, client TLS."""
+        return tuple(self.interpreter_setting(k) for k in (
+            "flink.execution.remote.host", "flink.execution.remote.port",
+            "flink.execution.remote.https", *REMOTE_SSL_KEYS))
 
     def _wanted_mode(self) -> str:
         return self.interpreter_setting("flink.execution.mode")
@@ -253,6 +323,7 @@ class FlinkSession:
                 cluster.stop()
                 raise
             self.cluster = cluster
+            self._connected_to = () if cluster.is_local else self._remote_target()
             self._announce(self.describe_cluster())
             self._on_started()
 
@@ -260,9 +331,14 @@ class FlinkSession:
         if self.cluster is None:
             return "No Flink cluster yet: the embedded one starts with the first job."
         if self.cluster.is_local:
-            return (f"Embedded Flink cluster running; REST API at {self.cluster.rest_url} "
-                    "(loopback only).")
-        return f"Using the remote Flink cluster at {self.cluster.rest_url}."
+            return (f"Embedded Flink cluster running; its REST API and web UI are at "
+                    f"{self.cluster.rest_url}, on the loopback interface and with mutual TLS: "
+                    "only clients holding this kernel's certificate get in, so only this "
+                    "kernel reaches them, not a browser. From the notebook: %flink.jobs, "
+                    "%flink.checkpoints and the jobs' status outputs.")
+        tls = self.cluster.client_tls()
+        how = " with a client certificate" if tls is not None and tls.certificate else ""
+        return f"Using the remote Flink cluster at {self.cluster.rest_url}{how}."
 
     def _make_cluster(self, gateway: Any) -> Cluster:
         if self._wanted_mode() == "local":
@@ -282,8 +358,33 @@ class FlinkSession:
             host=host,
             port=int(self.interpreter_setting("flink.execution.remote.port")),
             https=self.interpreter_setting("flink.execution.remote.https") == "true",
-            headers=parse_headers(self.interpreter_setting("flink.execution.remote.headers")),
+            headers=self.rest_headers(),
+            tls=self._remote_client_tls(),
         )
+
+    def _remote_client_tls(self) -> ClientTls | None:
+        """The client TLS of flink.execution.remote.ssl.* (None without them), made once per
+        configuration: the PKCS12 stores Flink's client reads go in a private directory."""
+        raw = tuple(self.interpreter_setting(k) for k in REMOTE_SSL_KEYS)
+        values = dict(zip(REMOTE_SSL_KEYS, raw))
+        prefix = "flink.execution.remote.ssl."
+        if not any(values[prefix + name] for name in ("ca", "cert", "key")):
+            return None
+        with self._lock:
+            if self._remote_tls is not None and self._remote_tls[0] == raw:
+                return self._remote_tls[1]
+
+            def path(name: str) -> str | None:
+                key = prefix + name
+                return resolve_references(values[key], key=key) or None
+            tls, directory = remote_client_tls(
+                ca=path("ca"), cert=path("cert"), key=path("key"),
+                key_password=path("key-password"),
+                verify_hostname=values[prefix + "verify-hostname"] == "true")
+            if directory is not None:
+                self._remote_tls_dirs.append(directory)
+            self._remote_tls = (raw, tls)
+            return tls
 
     def _restart(self) -> None:
         catalog = self._envs.catalog if self._envs else None
@@ -301,6 +402,15 @@ class FlinkSession:
                 self._readers.clear()
             if cluster is not None:
                 cluster.stop()
+
+    def close(self) -> None:
+        """Stop, and delete the TLS files made for a remote cluster's client (shutdown)."""
+        with self._lock:
+            self.stop()
+            self._remote_tls = None
+            for directory in self._remote_tls_dirs:
+                directory.remove()
+            self._remote_tls_dirs.clear()
 
     # ----------------------------------------------------------------- environments
 
@@ -329,7 +439,30 @@ class FlinkSession:
         """Extra HTTP headers for the REST API (an auth proxy in front of a remote cluster)."""
         if self._wanted_mode() == "local":
             return {}
-        return parse_headers(self.interpreter_setting("flink.execution.remote.headers"))
+        text = self.interpreter_setting(_HEADERS_KEY)
+        return parse_headers(resolve_references(text, key=_HEADERS_KEY))
+
+    def needs_client_certificate(self) -> bool:
+        """Whether the cluster's REST API (and web UI) takes only clients with a certificate
+        (the embedded cluster always; a remote one with flink.execution.remote.ssl.cert)."""
+        if self.cluster is not None:
+            tls = self.cluster.client_tls()
+        elif self._wanted_mode() == "local":
+            return True
+        else:
+            tls = self._remote_client_tls()
+        return tls is not None and tls.certificate is not None
+
+    def rest_client_options(self) -> dict[str, Any]:
+        """TLS options for the kernel's REST client: the embedded cluster's client certificate,
+        or a remote cluster's CA and client certificate."""
+        if self.cluster is not None:
+            tls = self.cluster.client_tls()
+        elif self._wanted_mode() == "remote":
+            tls = self._remote_client_tls()
+        else:
+            tls = None
+        return tls.rest_options() if tls is not None else {}
 
     @property
     def rest_url(self) -> str:
@@ -353,7 +486,7 @@ class FlinkSession:
         What the cell's own code changes in the configuration is kept; what the scope set
         is put back.
         """
-        settings = {**self.job_settings(), **overrides}
+        settings = resolve_settings({**self.job_settings(), **overrides})
         envs = self.envs
         configs = envs.configurations(batch)
         # One scope at a time: the environments are shared, and a cell resubmitted in the
@@ -370,6 +503,12 @@ class FlinkSession:
             finally:
                 for conf, old, mid in zip(configs, before, applied):
                     restore_keeping_changes(envs.mapper, conf, old, mid)
+
+
+def _site_packages() -> list[str]:
+    import site
+
+    return [path for path in site.getsitepackages() if os.path.isdir(path)]
 
 
 def _restore_env(name: str, value: str | None) -> None:

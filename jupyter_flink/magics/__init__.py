@@ -6,6 +6,7 @@ import atexit
 from typing import Any
 
 from .. import completion
+from ..flink import secure_gateway
 from ..kernel.cell import notebook_path_from_env
 from ..parsing.header import rewrite_cell_magic_line
 from ..recording import comm
@@ -29,6 +30,8 @@ def load_ipython_extension(ipython: Any) -> None:
     if any(isinstance(m, FlinkMagics) for m in ipython.magics_manager.registry.values()):
         return
     notebook_path_from_env()  # where the notebook is, before user code changes directory
+    # Before any user code: PyFlink's JVM, whoever starts it, takes commands only with a token.
+    secure_gateway.install()
     magics = FlinkMagics(ipython)
     ipython.register_magics(magics)
     comm.listen_for_notebook_path(magics.service.notebook_moved)
@@ -48,3 +51,4 @@ def unload_ipython_extension(ipython: Any) -> None:
                 completion.unregister(ipython, magics.completion_matcher)
     if _zeppelin_headers in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_zeppelin_headers)
+    secure_gateway.uninstall()

@@ -36,6 +36,7 @@ from ..kernel.cell import current_cell
 from ..parsing.conf import parse_conf
 from ..parsing.header import parse_header
 from ..parsing.properties import PROPERTY_HELP, ParagraphProperties
+from ..secrets import mask
 from . import tables
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,19 +59,19 @@ def reports_errors(method: F) -> F:
         except UserError as exc:
             self.last_error = exc
             more = " (Flink's full message: %flink.trace)" if exc.details else ""
-            raise UsageError(f"{exc}{more}") from None
+            raise UsageError(mask(f"{exc}{more}")) from None
         except FlinkNotebookError as exc:
             self.last_error = exc
-            raise UsageError(f"{exc} (details: %flink.trace)") from None
+            raise UsageError(mask(f"{exc} (details: %flink.trace)")) from None
         except (KeyboardInterrupt, UsageError):
             raise
         except Exception as exc:
             if getattr(exc, "__jupyter_flink_user_code__", False):
                 raise  # the user's own Python error, with the user's own traceback
             self.last_error = FlinkNotebookError(str(exc), details=traceback.format_exc())
-            raise UsageError(
+            raise UsageError(mask(
                 f"jupyter-flink hit an internal error: {type(exc).__name__}: {exc}. "
-                "This is a bug; please report it with the output of %flink.trace.") from None
+                "This is a bug; please report it with the output of %flink.trace.")) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -349,7 +350,7 @@ class FlinkMagics(Magics):
         if self.last_error is None:
             print("No jupyter-flink error so far.")
             return
-        print(self.last_error.details or str(self.last_error))
+        print(mask(self.last_error.details or str(self.last_error)))
 
     @named(line_magic, "flink.help")
     def flink_help(self, line: str) -> Any:
@@ -393,4 +394,5 @@ class FlinkMagics(Magics):
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stdout, flush=True)
+    """Print a note in the cell (secrets masked: outputs are saved in the notebook)."""
+    print(mask(text), file=sys.stdout, flush=True)

@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..display.formatting import format_duration, format_time_ms
-from ..flink.session import FlinkSession, default_job_settings
+from ..flink.session import FlinkSession
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import interpreter_defaults
 from ..recording.storage import fsspec_url, list_alternatives, written_at
+from ..secrets import mask, shown_setting
 from ..times import EPOCH, parse_iso
 
 if TYPE_CHECKING:
@@ -21,19 +22,23 @@ if TYPE_CHECKING:
 
 
 def configuration(session: FlinkSession) -> pd.DataFrame:
-    """The effective configuration: what every new job and the cluster get, and why."""
+    """The effective configuration: what every new job and the cluster get, and why.
+
+    Values are shown as :func:`~jupyter_flink.secrets.shown_setting` says: references as
+    written, sensitive keys' values hidden, URL credentials masked."""
     import pandas as pd
 
     configured = session.flink_settings()
-    defaults = default_job_settings()
+    defaults = session.default_settings()
     rows: list[dict[str, Any]] = []
     for key in sorted(set(defaults) | set(configured)):
-        rows.append({"key": key, "value": configured.get(key, defaults.get(key)),
+        rows.append({"key": key,
+                     "value": shown_setting(key, configured.get(key, defaults.get(key))),
                      "source": "%%flink.conf" if key in configured else "jupyter-flink default",
                      "scope": session.options.scope(key)})
     for key in interpreter_defaults():
         value, default = session.interpreter_setting(key), session.interpreter_default(key)
-        rows.append({"key": key, "value": value,
+        rows.append({"key": key, "value": shown_setting(key, value),
                      "source": "%%flink.conf" if value != default else "jupyter-flink default",
                      "scope": "interpreter"})
     frame = pd.DataFrame(rows, columns=["key", "value", "source", "scope"])
@@ -49,9 +54,9 @@ def jobs(all_jobs: Sequence[TrackedJob]) -> pd.DataFrame:
     in the middle, the full value in the tooltip)."""
     columns = ["job name", "state", "uptime", "checkpoints", "latest checkpoint path",
                "savepoint path", "job id", "cell"]
-    rows = [[job.name, _state(job), format_duration(job.uptime_seconds()),
+    rows = [[mask(job.name), _state(job), format_duration(job.uptime_seconds()),
              f"{job.checkpoints_completed} ok / {job.checkpoints_failed} failed",
-             job.latest_checkpoint_path or "-", job.savepoint_path or "-", job.job_id,
+             mask(job.latest_checkpoint_path or "-"), mask(job.savepoint_path or "-"), job.job_id,
              job.owner.cell_id or "-"]
             for job in sorted(all_jobs, key=lambda j: j.submitted_at, reverse=True)]
     return compact_frame(rows, columns, shorten={"latest checkpoint path": 36,
@@ -98,6 +103,8 @@ def _checkpoints(tracker: JobTracker, job: TrackedJob) -> pd.DataFrame:
         if _normal(path) not in known:
             rows.append({"id": None, "status": "RETAINED", "savepoint": False,
                          "completed at": "-", "path": path, "on storage": True})
+    for row in rows:
+        row["path"] = mask(row["path"]) if row["path"] else row["path"]
     return pd.DataFrame(rows, columns=["id", "status", "savepoint", "completed at", "path",
                                        "on storage"])
 
@@ -162,6 +169,9 @@ def help_text(properties: Sequence[tuple[str, str, str]]) -> Any:
 
 Tab completes conf keys and values, header properties, SQL (keywords, tables, columns,
 functions) and job names; Shift+Tab explains an option, a property, a table or a function.
+
+Secrets: write `${{env:NAME}}` or `${{file:PATH}}` as the value of a Flink setting (in
+`%%flink.conf` or a header); it is read when the job is submitted and never shown.
 
 Paragraph properties go in the header, Zeppelin style:
 `%%flink.ssql(jobName=wc, savepointDir=file:///tmp/sp, resumeFromSavepoint=true)`

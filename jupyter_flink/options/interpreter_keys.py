@@ -1,6 +1,9 @@
 """Interpreter-level keys: settings of jupyter-flink itself, not of Flink (Zeppelin's names).
 
 They go in ``%%flink.conf`` next to Flink's options but are never sent to a job.
+
+Secrets among them (``.headers``, ``.ssl.*``) may be given as ``${env:NAME}`` or
+``${file:PATH}`` references (:mod:`jupyter_flink.secrets`), read when they are used.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigurationError
+from ..secrets import has_references
 
 __all__ = [
     "INTERPRETER_ALIASES",
     "INTERPRETER_KEYS",
+    "REMOTE_SSL_KEYS",
     "InterpreterKey",
     "interpreter_defaults",
     "is_interpreter_key",
@@ -22,7 +27,9 @@ __all__ = [
     "resolve_interpreter",
 ]
 _TYPE_NAMES = {"choice": "Enum", "host": "String", "port": "Integer", "positive": "Integer",
-               "boolean": "Boolean", "headers": "String"}
+               "boolean": "Boolean", "headers": "String", "path": "String", "secret": "String"}
+# Kinds whose values may hold ${env:...} / ${file:...} references.
+_REFERENCE_KINDS = frozenset({"headers", "path", "secret"})
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class InterpreterKey:
 
     key: str
     default: str
-    kind: str  # choice, host, port, positive, boolean or headers
+    kind: str  # choice, host, port, positive, boolean, headers, path or secret
     help: str
     choices: tuple[str, ...] = ()
 
@@ -50,12 +57,25 @@ INTERPRETER_KEYS: Mapping[str, InterpreterKey] = {k.key: k for k in (
     InterpreterKey("flink.execution.remote.https", "false", "boolean", "use HTTPS for REST calls"),
     InterpreterKey("flink.execution.remote.headers", "", "headers",
                    "HTTP headers for REST calls: a JSON object or 'Name: value; Name2: value'"),
+    InterpreterKey("flink.execution.remote.ssl.ca", "", "path",
+                   "PEM file of the CAs the remote cluster's REST certificate is checked "
+                   "against (default: the system's); implies HTTPS"),
+    InterpreterKey("flink.execution.remote.ssl.cert", "", "path",
+                   "PEM file of the client certificate (chain) for a cluster that requires "
+                   "mutual TLS (security.ssl.rest.authentication-enabled)"),
+    InterpreterKey("flink.execution.remote.ssl.key", "", "path",
+                   "PEM file of the client certificate's private key"),
+    InterpreterKey("flink.execution.remote.ssl.key-password", "", "secret",
+                   "password of an encrypted private key, e.g. ${env:NAME}"),
+    InterpreterKey("flink.execution.remote.ssl.verify-hostname", "true", "boolean",
+                   "check that the cluster's certificate names its host"),
     InterpreterKey("flink.job.check_interval", "1000", "positive",
                    "how often (ms) job status and checkpoints are polled"),
     InterpreterKey("flink.shutdown.stop_jobs", "true", "boolean",
                    "stop this kernel's jobs when the kernel shuts down"),
     InterpreterKey("flink.maxRows", "1000", "positive", "most rows a SQL result table shows"),
 )}
+REMOTE_SSL_KEYS = tuple(k for k in INTERPRETER_KEYS if k.startswith("flink.execution.remote.ssl."))
 # Zeppelin's names for the same settings.
 INTERPRETER_ALIASES: Mapping[str, str] = {
     "zeppelin.flink.job.check_interval": "flink.job.check_interval",
@@ -85,6 +105,12 @@ def _check(spec: InterpreterKey, key: str, value: str) -> str:
     def bad(expected: str, fix: str | None = None) -> ConfigurationError:
         return ConfigurationError(f"{key}: {value!r} is not {expected}", key=key, fix=fix)
 
+    if has_references(value) and spec.kind not in _REFERENCE_KINDS:
+        raise ConfigurationError(
+            f"{key}: ${{env:...}} and ${{file:...}} are read only in Flink settings and in "
+            "secrets (flink.execution.remote.headers and .ssl.*).", key=key,
+            fix="Write the value itself.")
+
     if spec.kind == "choice":
         if value.lower() not in spec.choices:
             raise bad("one of " + ", ".join(spec.choices))
@@ -100,6 +126,8 @@ def _check(spec: InterpreterKey, key: str, value: str) -> str:
         if number <= 0:
             raise bad("a positive whole number" + (" of milliseconds" if "interval" in key else ""))
         return str(number)
+    if spec.kind in ("path", "secret"):
+        return value
     if spec.kind == "host":
         if "/" in value or " " in value:
             raise bad("a host name", fix="Give the host only (e.g. flink.example.com); set "

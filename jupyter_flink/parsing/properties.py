@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import PropertyError
+from ..secrets import has_references
 from .durations import parse_duration
 from .header import KINDS
 
@@ -205,6 +206,11 @@ class ParagraphProperties:
                     overrides[name] = text
                     continue
                 raise _unknown_property(name, kind)
+            if has_references(text):
+                raise PropertyError(
+                    f"{name}: ${{env:...}} and ${{file:...}} are read only in the values of "
+                    "Flink settings (e.g. s3.secret-key=${env:S3_SECRET}).", name=name,
+                    fix=f"Write {name}'s value itself.")
             if kind not in prop.kinds:
                 cells = " and ".join(_magic(k) for k in KINDS if k in prop.kinds)
                 raise PropertyError(

@@ -34,8 +34,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from ..secrets import mask, strip_url_credentials
 from ..times import now_iso, parse_iso
 
 __all__ = ["DEFAULT_HISTORY_LIMIT", "FLINK_KEY", "HISTORY_KEY", "METADATA_KEYS", "ORIGINS",
@@ -54,19 +54,13 @@ _TEXT_KEYS = (*PATH_KEYS, "job_id", "job_name", "cell_id", "updated")
 
 
 def strip_credentials(path: Any) -> Any:
-    """Drop ``user:password@`` from a URL; anything else is returned as it is."""
-    if not isinstance(path, str) or "@" not in path or "://" not in path:
+    """Drop ``user:password@`` from a URL (and any secret resolved from a reference); anything
+    else is returned as it is."""
+    if not isinstance(path, str):
         return path
-    try:
-        parts = urlsplit(path)
-        port = parts.port
-    except ValueError:
-        return path
-    if parts.username is None and parts.password is None:
-        return path
-    host = parts.hostname or ""
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+    if "@" in path and "://" in path:
+        path = strip_url_credentials(path)
+    return mask(path)
 
 
 def cell_metadata(entry: Mapping[str, Any]) -> dict[str, Any]:

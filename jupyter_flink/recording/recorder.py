@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..secrets import mask
 from ..times import now_iso
 from . import comm
 from .journal import SUFFIX, CorruptJournal, Journal, fallback_journal_path
@@ -341,6 +342,7 @@ class Recorder:
             if not every_time and (notebook_path, kind) in self._reported:
                 return
             self._reported.add((notebook_path, kind))
+        text = mask(text)
         log.warning("%s", text)
         for listener in self._problem_listeners:
             try:

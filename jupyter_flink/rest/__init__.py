@@ -23,7 +23,7 @@ from .exceptions import (
     SavepointTimeout,
     WaitTimeout,
 )
-from .http import DEFAULT_TIMEOUT, HttpClient
+from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient
 from .retry import LinearRetryPolicy, NoRetry, RetryPolicy
 from .traces import summarize_java_trace
 from .views import (
@@ -52,6 +52,7 @@ __all__ = [
     "CheckpointCounts",
     "CheckpointInfo",
     "CheckpointTimeout",
+    "ClientCertificate",
     "FlinkRestClient",
     "HttpClient",
     "JobFailure",

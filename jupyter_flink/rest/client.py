@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import RestError
 from .exceptions import JobNotFound
-from .http import DEFAULT_TIMEOUT, HttpClient, Verify, decode_json
+from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient, Verify, decode_json
 from .retry import RetryPolicy
 from .traces import mentions_missing_job
 from .transport import Transport
@@ -57,6 +57,8 @@ class FlinkRestClient(Waits):
         *,
         headers: Mapping[str, str] | None = None,
         verify: Verify = True,
+        client_cert: ClientCertificate | None = None,
+        check_hostname: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
@@ -68,6 +70,8 @@ class FlinkRestClient(Waits):
             base_url,
             headers=headers,
             verify=verify,
+            client_cert=client_cert,
+            check_hostname=check_hostname,
             timeout=timeout,
             retry=retry,
             transport=transport,

@@ -15,6 +15,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 from urllib.parse import urlencode, urlsplit
@@ -34,11 +35,23 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 Verify = Union[bool, str, "os.PathLike[str]", ssl.SSLContext]
 
 
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A TLS client certificate: PEM files of the certificate (chain) and of its key, and the
+    key's password if it is encrypted (never shown in a repr)."""
+
+    cert: str
+    key: str
+    password: str | None = field(default=None, repr=False)
+
+
 class HttpClient:
     """Sends requests to one Flink REST endpoint and checks their status codes.
 
     ``headers`` are sent with every request (e.g. for an authenticating proxy). ``verify`` is
-    True (system CAs), False, the path of a CA bundle file or directory, or an SSLContext.
+    True (system CAs), False, the path of a CA bundle file or directory, or an SSLContext;
+    ``client_cert`` is presented to servers that ask for one (mutual TLS), and
+    ``check_hostname`` False accepts a trusted certificate issued for another name.
     ``timeout`` is the connect and the read timeout of one request, in seconds. ``retry``
     decides about retrying GETs (default :class:`LinearRetryPolicy`). ``transport`` replaces
     the network (tests). ``trust_env`` (the proxy variables) defaults to off for loopback
@@ -52,6 +65,8 @@ class HttpClient:
         *,
         headers: Mapping[str, str] | None = None,
         verify: Verify = True,
+        client_cert: ClientCertificate | None = None,
+        check_hostname: bool = True,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
@@ -79,7 +94,8 @@ class HttpClient:
         self._sleep = sleep
         self._closed = False
         self._transport = transport if transport is not None else Urllib3Transport(
-            ssl_context=ssl_context(verify) if scheme == "https" else None,
+            ssl_context=ssl_context(verify, client_cert, check_hostname=check_hostname)
+            if scheme == "https" else None,
             proxy=env_proxy(self.base_url) if self.trust_env else None)
 
     def request(
@@ -203,27 +219,42 @@ def decode_json(method: str, path: str, response: Response) -> Any:
         ) from exc
 
 
-def ssl_context(verify: Verify) -> ssl.SSLContext:
+def ssl_context(verify: Verify, client_cert: ClientCertificate | None = None, *,
+                check_hostname: bool = True) -> ssl.SSLContext:
     """The TLS settings for ``verify``: system CAs (True), none (False), a CA bundle file or
-    directory, or a given SSLContext."""
+    directory, or a given SSLContext; with ``client_cert`` loaded for mutual TLS."""
     if isinstance(verify, ssl.SSLContext):
-        return verify
-    if verify is True:
-        return ssl.create_default_context()
-    if verify is False:
+        context = verify
+    elif verify is True:
+        context = ssl.create_default_context()
+    elif verify is False:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    path = Path(verify).expanduser()
-    if path.is_dir():
-        return ssl.create_default_context(capath=str(path))
-    if path.is_file():
-        return ssl.create_default_context(cafile=str(path))
-    raise ConfigurationError(
-        f"The CA bundle {path} for Flink's REST endpoint does not exist.",
-        fix="Point the setting at a PEM file or a directory of CA certificates.",
-    )
+    else:
+        path = Path(verify).expanduser()
+        if path.is_dir():
+            context = ssl.create_default_context(capath=str(path))
+        elif path.is_file():
+            context = ssl.create_default_context(cafile=str(path))
+        else:
+            raise ConfigurationError(
+                f"The CA bundle {path} for Flink's REST endpoint does not exist.",
+                fix="Point the setting at a PEM file or a directory of CA certificates.",
+            )
+    if not check_hostname and context.verify_mode != ssl.CERT_NONE:
+        context.check_hostname = False
+    if client_cert is not None:
+        try:
+            context.load_cert_chain(client_cert.cert, client_cert.key,
+                                    password=client_cert.password)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"The client certificate {client_cert.cert} (key {client_cert.key}) cannot be "
+                f"used: {getattr(exc, 'strerror', None) or exc}.",
+                fix="Give PEM files of the certificate and of its private key (and the key's "
+                    "password if it is encrypted).") from None
+    return context
 
 
 def is_loopback(host: str) -> bool:

@@ -4,8 +4,13 @@ The kernel writes ``jupyter-flink-<kernel id>.json`` into Jupyter's runtime dire
 jupyter_server keeps the kernels' connection files, which hold their keys: readable by the
 user only) when its cluster is ready, and deletes it when the kernel stops::
 
-    {"url": "https://127.0.0.1:40123", "headers": {...},
-     "ca_file": ".../ca.pem", "cert_file": ".../client.pem", "key_file": ".../client.key"}
+    {"url": "https://127.0.0.1:40123", "headers": {...}, "ca_file": ".../ca.pem",
+     "cert_file": ".../client.pem", "key_file": ".../client.key", "key_password": null,
+     "check_hostname": true}
+
+It holds what the kernel's own REST client uses (a remote cluster's headers may carry a
+token, its key a password), so it is written like the connection files beside it: readable
+by the user only.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ class UiEndpoint:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    key_password: str | None = field(default=None, repr=False)
+    check_hostname: bool = True
 
 
 def endpoint_path(kernel_id: str, runtime_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -62,7 +69,8 @@ def read_endpoint(kernel_id: str) -> UiEndpoint | None:
         return None
     return UiEndpoint(url=data["url"], headers=dict(data.get("headers") or {}),
                       ca_file=data.get("ca_file"), cert_file=data.get("cert_file"),
-                      key_file=data.get("key_file"))
+                      key_file=data.get("key_file"), key_password=data.get("key_password"),
+                      check_hostname=bool(data.get("check_hostname", True)))
 
 
 def remove_endpoint(kernel_id: str) -> None:

@@ -8,12 +8,13 @@ private as the notebook.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import httpclient, web
 
-from .endpoints import read_endpoint
+from .endpoints import UiEndpoint, read_endpoint
 
 __all__ = ["FlinkUIHandler"]
 
@@ -53,9 +54,8 @@ class FlinkUIHandler(JupyterHandler):
         headers.update(endpoint.headers)
         request = httpclient.HTTPRequest(
             url, method=method, headers=headers, request_timeout=TIMEOUT_S,
-            follow_redirects=False, ca_certs=endpoint.ca_file,
-            client_cert=endpoint.cert_file, client_key=endpoint.key_file,
-            validate_cert=True)
+            follow_redirects=False,
+            ssl_options=_tls(endpoint) if url.startswith("https:") else None)
         try:
             response = await httpclient.AsyncHTTPClient().fetch(request, raise_error=False)
         except Exception as exc:  # refused, TLS, timeout: the cluster is not there
@@ -70,3 +70,13 @@ class FlinkUIHandler(JupyterHandler):
 
     def check_xsrf_cookie(self) -> Any:
         return None  # only safe methods are served
+
+
+def _tls(endpoint: UiEndpoint) -> ssl.SSLContext:
+    """The kernel's TLS settings for its cluster: its CA, its client certificate."""
+    context = ssl.create_default_context(cafile=endpoint.ca_file)
+    context.check_hostname = endpoint.check_hostname
+    if endpoint.cert_file and endpoint.key_file:
+        context.load_cert_chain(endpoint.cert_file, endpoint.key_file,
+                                password=endpoint.key_password)
+    return context

@@ -41,8 +41,9 @@ class Notebook:
         self.path.write_text("{}")
         self.journal_path = root / ".checkpoints.ipynb.flink-journal.json"
 
-    def kernel(self):
-        return running_kernel(env={"JPY_SESSION_NAME": str(self.path)}, cwd=str(self.root))
+    def kernel(self, env: dict[str, str] | None = None):
+        return running_kernel(env={"JPY_SESSION_NAME": str(self.path), **(env or {})},
+                              cwd=str(self.root))
 
     def journal(self, cell_id: str) -> dict:
         if not self.journal_path.exists():

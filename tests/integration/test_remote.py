@@ -37,8 +37,9 @@ class RemoteNotebook(Notebook):
         self.cluster = cluster
 
     @contextmanager
-    def kernel(self) -> Iterator[KernelDriver]:  # type: ignore[override]
-        with super().kernel() as driver:
+    def kernel(self, env: dict[str, str] | None = None  # type: ignore[override]
+               ) -> Iterator[KernelDriver]:
+        with super().kernel({**self.cluster.kernel_env(), **(env or {})}) as driver:
             driver.execute("%%flink.conf\n" + self.cluster.conf_lines(), cell_id="remote-conf")
             yield driver
 

@@ -44,7 +44,9 @@ def cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 def client(cluster: LocalCluster) -> Iterator[FlinkRestClient]:
-    with FlinkRestClient(cluster.rest_url, timeout=10) as rest:
+    tls = cluster.client_tls()  # the embedded cluster takes only its own client certificate
+    assert tls is not None
+    with FlinkRestClient(cluster.rest_url, timeout=10, **tls.rest_options()) as rest:
         yield rest
 
 

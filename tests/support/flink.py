@@ -1,4 +1,8 @@
-"""Look at Flink directly (plain HTTP), to check what the product claims independently."""
+"""Look at Flink directly, to check what the product claims independently.
+
+Over HTTPS with the cluster's client certificate where it needs one (the embedded cluster
+always): :func:`tests.support.tls.credentials_for` finds it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Any
 
 import httpx
 
+from .tls import httpx_verify
 from .waiting import wait_until
 
-REST_URL = re.compile(r"http://127\.0\.0\.1:\d+")
+REST_URL = re.compile(r"https?://127\.0\.0\.1:\d+")
 
 
 def rest_url_from(text: str) -> str:
@@ -20,7 +25,7 @@ def rest_url_from(text: str) -> str:
 
 
 def get(url: str, path: str) -> Any:
-    response = httpx.get(url + path, timeout=10)
+    response = httpx.get(url + path, timeout=10, verify=httpx_verify(url))
     response.raise_for_status()
     return response.json()
 
@@ -35,7 +40,8 @@ def job_by_name(url: str, name: str) -> dict[str, Any] | None:
 
 
 def cancel(url: str, job_id: str) -> None:
-    httpx.patch(f"{url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
+    httpx.patch(f"{url}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10,
+                verify=httpx_verify(url))
 
 
 def wait_for_state(url: str, job_id: str, states: set[str], timeout: float = 60) -> str:

@@ -8,11 +8,16 @@ and FLINK_PID_DIR under ``root``, binds 127.0.0.1 only, and takes free ports, so
 (and other people's tests) can run side by side.
 
     with StandaloneCluster(tmp_path) as cluster:   # or: cluster = cluster_fixture() in a module
-        cluster.rest_url          # http://127.0.0.1:PORT
+        cluster.rest_url          # http://127.0.0.1:PORT (https with tls=True)
         cluster.kill_taskmanager()
         cluster.start_taskmanager()
         with cluster.rest_unreachable():
             ...                   # the JobManager is frozen: REST requests hang
+
+With ``tls=True`` the REST endpoint wants mutual TLS (``security.ssl.rest.*``), with a CA,
+server and client certificates made for the cluster in ``root/tls`` (:class:`~tests.support.
+tls.Pki`); :meth:`StandaloneCluster.conf_lines` then names the client's files, with the key's
+password read from the environment variable :data:`KEY_PASSWORD_ENV`.
 
 Everything it started is stopped by PID at the end, and the end checks that none is left.
 """
@@ -32,9 +37,11 @@ from typing import Any
 
 import httpx
 
+from .tls import PASSWORD, Credentials, Pki
 from .waiting import wait_until
 
 HOST = "127.0.0.1"
+KEY_PASSWORD_ENV = "FLINK_TEST_CLIENT_KEY_PASSWORD"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
@@ -84,15 +91,18 @@ class StandaloneCluster:
     """One JobManager and any number of TaskManagers, all owned (by PID) by this object."""
 
     def __init__(self, root: Path, *, slots: int = 4, settings: Mapping[str, str] | None = None,
-                 python: str = sys.executable, start_timeout: float = START_TIMEOUT_S):
+                 python: str = sys.executable, start_timeout: float = START_TIMEOUT_S,
+                 tls: bool = False):
         self.root = Path(root)
         self.host = HOST
         self.port = free_port()
         self.rpc_port = free_port()
         self.python = python
         self.start_timeout = start_timeout
+        self.pki = Pki(self.root / "tls") if tls else None
         self.settings: dict[str, str] = {
             **DEFAULT_SETTINGS, "taskmanager.numberOfTaskSlots": str(slots),
+            **(self.pki.server_settings() if self.pki else {}),
             **dict(settings or {})}
         self.conf_dir = self.root / "conf"
         self.log_dir = self.root / "log"
@@ -108,13 +118,24 @@ class StandaloneCluster:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.pki else 'http'}://{self.host}:{self.port}"
 
     def conf_lines(self, extra: str = "") -> str:
-        """The ``%%flink.conf`` lines that send a kernel's jobs to this cluster."""
+        """The ``%%flink.conf`` lines that send a kernel's jobs to this cluster (with its
+        client certificate; the kernel needs :meth:`kernel_env` in its environment)."""
+        tls = ""
+        if self.pki is not None:
+            tls = (f"flink.execution.remote.ssl.ca {self.pki.ca}\n"
+                   f"flink.execution.remote.ssl.cert {self.pki.client_cert}\n"
+                   f"flink.execution.remote.ssl.key {self.pki.client_key}\n"
+                   "flink.execution.remote.ssl.key-password ${env:" + KEY_PASSWORD_ENV + "}\n")
         return ("flink.execution.mode remote\n"
                 f"flink.execution.remote.host {self.host}\n"
-                f"flink.execution.remote.port {self.port}\n" + extra)
+                f"flink.execution.remote.port {self.port}\n" + tls + extra)
+
+    def kernel_env(self) -> dict[str, str]:
+        """What a kernel's environment needs for :meth:`conf_lines` (the key's password)."""
+        return {KEY_PASSWORD_ENV: PASSWORD} if self.pki is not None else {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -205,7 +226,8 @@ class StandaloneCluster:
         def ready() -> bool:
             self._check_alive(self.jobmanager, "the JobManager")
             try:
-                return httpx.get(self.rest_url + "/overview", timeout=2).status_code == 200
+                return httpx.get(self.rest_url + "/overview", timeout=2,
+                                 verify=self._verify()).status_code == 200
             except httpx.HTTPError:
                 return False
         wait_until(ready, timeout=timeout or self.start_timeout, interval=0.2,
@@ -215,7 +237,14 @@ class StandaloneCluster:
             f"port {self.port} answers, but not from our JobManager"
 
     def overview(self) -> dict[str, Any]:
-        return dict(httpx.get(self.rest_url + "/overview", timeout=10).json())
+        return dict(httpx.get(self.rest_url + "/overview", timeout=10,
+                              verify=self._verify()).json())
+
+    def _verify(self) -> Any:
+        if self.pki is None:
+            return True
+        return Credentials(self.pki.ca, self.pki.client_cert, self.pki.client_key,
+                           PASSWORD).context()
 
     def start_taskmanager(self, timeout: float | None = None) -> subprocess.Popen[bytes]:
         """Start one more TaskManager and wait until the JobManager has its slots."""

@@ -158,7 +158,10 @@ def test_conf_keys_without_a_registry_are_the_integrations_and_static_ones() -> 
     keys = OptionKeys(None)
     assert texts(keys.keys("flink.exec")) == [
         "flink.execution.mode", "flink.execution.remote.headers", "flink.execution.remote.host",
-        "flink.execution.remote.https", "flink.execution.remote.port"]
+        "flink.execution.remote.https", "flink.execution.remote.port",
+        "flink.execution.remote.ssl.ca", "flink.execution.remote.ssl.cert",
+        "flink.execution.remote.ssl.key", "flink.execution.remote.ssl.key-password",
+        "flink.execution.remote.ssl.verify-hostname"]
     assert "execution.checkpointing.interval" in texts(keys.keys("execution.checkpointing."))
     assert keys.values("flink.execution.remote.https", "") == [
         Candidate("true", "value"), Candidate("false", "value")]
