@@ -176,6 +176,9 @@ def test_stop_with_savepoint_then_resume_from_latest(kernel: KernelDriver,
 
     # The history kept both savepoints; a fresh run drops nothing; a deleted one is marked.
     start_counting(kernel, notebook, cell, "jobName=latest_job")
+    fresh = flink.job_by_name(url, "latest_job")["jid"]
+    wait_until(lambda: fresh in (notebook.journal(cell).get("latest_checkpoint_path") or ""),
+               timeout=60, what="a checkpoint of the fresh run")
     kernel.execute("%flink.cancel latest_job")  # no savepointDir: its last checkpoint stays
     history = notebook.journal(cell)["history"]
     assert [e["origin"] for e in history if e["kind"] == "savepoint"] == ["cancel", "cancel"]
