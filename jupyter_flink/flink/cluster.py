@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..errors import ClusterError, ConfigurationError, RestError
 from ..rest.http import is_loopback
 from .gateway import java_configuration, java_error_summary
+from .memory import LOCAL_MEMORY_DEFAULTS
 
 LOOPBACK = "127.0.0.1"
 REACHABILITY_TIMEOUT_S = 5.0
@@ -34,6 +35,7 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     # MiniCluster.close() waits until every savepoint result was fetched or this expired
     # (default 5 min): an unread result must not hold up a kernel shutdown for long.
     "rest.async.store-duration": "30 s",
+    **LOCAL_MEMORY_DEFAULTS,  # managed and network memory sized for a laptop (memory.py)
 }
 # The REST endpoint accepts jar uploads, i.e. runs arbitrary code: loopback only.
 _LOOPBACK_ONLY = ("rest.bind-address", "rest.address", "jobmanager.bind-host",

@@ -34,6 +34,7 @@ from .catalog import CatalogReader
 from .cluster import Cluster, LocalCluster, RemoteCluster
 from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
+from .warm import WarmStart
 
 if TYPE_CHECKING:
     from ..options.registry import OptionRegistry
@@ -87,16 +88,20 @@ class FlinkSession:
         self._envs: Environments | None = None
         self._readers: dict[int, CatalogReader] = {}
         self._readers_lock = threading.Lock()  # not _lock: a starting cluster holds that
+        self._options_lock = threading.Lock()
+        self.warm = WarmStart(self, self._lock)  # the start in the background (warm.py)
+        self._unannounced = False  # started in the background, not announced to a cell yet
 
     # ----------------------------------------------------------------- configuration
 
     @property
     def options(self) -> OptionRegistry:
-        if self._options is None:
-            from ..options.registry import OptionRegistry
+        with self._options_lock:  # the warm start may be loading it
+            if self._options is None:
+                from ..options.registry import OptionRegistry
 
-            self._options = OptionRegistry.load(self._gateway())
-        return self._options
+                self._options = OptionRegistry.load(self._gateway())
+            return self._options
 
     @property
     def loaded_options(self) -> OptionRegistry | None:
@@ -139,8 +144,12 @@ class FlinkSession:
         """Apply one %%flink.conf cell (``source`` identifies it); returns notices.
 
         Validates everything before changing anything, so a bad line leaves the previous
-        configuration in force.
+        configuration in force. A warm start not at its cluster yet waits for the result.
         """
+        with self.warm.configuring():
+            return self._configure(source, entries)
+
+    def _configure(self, source: str, entries: Sequence[ConfEntry]) -> list[str]:
         layer = ConfLayer()
         notices: list[str] = []
         # Interpreter keys first, in Python: the headers must be known before the JVM starts
@@ -203,6 +212,9 @@ class FlinkSession:
         if self._envs is None or self.cluster is None:
             return []
         mode_changed = self._wanted_mode() != ("local" if self.cluster.is_local else "remote")
+        if self._unannounced and not mode_changed and not self.cluster.is_local:
+            # warmed for another remote cluster than the one configured now
+            mode_changed = self._remote_cluster().rest_url != self.cluster.rest_url
         if isinstance(self.cluster, LocalCluster) and not mode_changed:
             if dict(self.cluster.settings) == self.cluster_settings():
                 return []
@@ -211,6 +223,10 @@ class FlinkSession:
             return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
                     "settings); the cluster keeps its own configuration."]
         elif not mode_changed:
+            return []
+        if self._unannounced:  # warm, and no cell used it yet: warm again with these settings
+            self.stop()
+            self.warm.begin()
             return []
         if self.busy():
             raise ConfigurationError(
@@ -237,9 +253,16 @@ class FlinkSession:
         return self._envs is not None
 
     def start(self) -> None:
-        """Start the JVM, the cluster (local mode) and the environments, once."""
+        """Start the JVM, the cluster (local mode) and the environments, once.
+
+        A start in the background (warm.py) is joined first (if it failed, this starts
+        again and raises what fails now). What it started is announced to the first cell
+        that uses it, never from the warm thread: its output would land in any cell.
+        """
+        self.warm.join()
         with self._lock:
             if self._envs is not None:
+                self._announce_once()
                 return
             gateway = self._gateway()
             cluster = self._make_cluster(gateway)
@@ -253,10 +276,18 @@ class FlinkSession:
                 cluster.stop()
                 raise
             self.cluster = cluster
-            self._announce(self.describe_cluster())
+            self._unannounced = True
+            self._announce_once()
             self._on_started()
 
+    def _announce_once(self) -> None:
+        if self._unannounced and not self.warm.is_current_thread():
+            self._unannounced = False
+            self._announce(self.describe_cluster())
+
     def describe_cluster(self) -> str:
+        if self.cluster is None and self.warm.in_flight:
+            return "Flink is starting in the background; the first Flink cell waits for it."
         if self.cluster is None:
             return "No Flink cluster yet: the embedded one starts with the first job."
         if self.cluster.is_local:
@@ -297,6 +328,7 @@ class FlinkSession:
         with self._lock:
             cluster, self.cluster = self.cluster, None
             self._envs = None
+            self._unannounced = False
             with self._readers_lock:
                 self._readers.clear()
             if cluster is not None:
