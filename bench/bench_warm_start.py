@@ -29,7 +29,7 @@ from pathlib import Path
 from _common import ROOT, median, table, wait_running
 from bench_startup import DDL, INSERT
 
-from tests.support.kernel import KernelDriver, running_kernel
+from tests.support.kernel import KernelDriver, running_kernel, without_warm_start
 
 TARGET_RATIO = 0.3
 
@@ -38,13 +38,7 @@ def first_job(*, idle: float, warm: bool) -> tuple[float, float]:
     """Seconds from the first Flink cell's execute request to its job RUNNING, and the same
     for a second job in that kernel."""
     with tempfile.TemporaryDirectory(prefix="warm-") as tmp:
-        env = {}
-        if not warm:
-            profile = Path(tmp) / "ipython" / "profile_default"
-            profile.mkdir(parents=True)
-            (profile / "ipython_kernel_config.py").write_text(
-                "c.FlinkMagics.warm_start = False\n")
-            env["IPYTHONDIR"] = str(Path(tmp) / "ipython")
+        env = {} if warm else without_warm_start(Path(tmp))
         with running_kernel(cwd=str(ROOT), env=env) as kernel:
             kernel.pump(idle)
             seen = len(kernel.iopub)

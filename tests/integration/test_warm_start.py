@@ -22,7 +22,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from tests.support import flink
-from tests.support.kernel import KernelDriver, running_kernel
+from tests.support.kernel import KernelDriver, running_kernel, without_warm_start
 from tests.support.standalone import StandaloneCluster, cluster_fixture
 from tests.support.waiting import wait_until
 
@@ -142,11 +142,7 @@ def test_a_cluster_setting_before_the_first_job_restarts_the_warm_cluster(
 
 
 def test_warm_start_off_starts_nothing_until_the_first_flink_cell(tmp_path: Path) -> None:
-    profile = tmp_path / "ipython" / "profile_default"
-    profile.mkdir(parents=True)
-    (profile / "ipython_kernel_config.py").write_text("c.FlinkMagics.warm_start = False\n")
-    with running_kernel(cwd=str(tmp_path), env={"IPYTHONDIR": str(tmp_path / "ipython")}
-                        ) as kernel:
+    with running_kernel(cwd=str(tmp_path), env=without_warm_start(tmp_path)) as kernel:
         kernel.pump(3.0)  # a warm start would have launched the JVM by now
         state = session(kernel)
         assert not state["in_flight"] and not state["started"], state
