@@ -17,9 +17,9 @@ then restarts if no job runs):
 * task heap and off-heap budgets stay unbounded (Flink's local default): on the embedded
   cluster they only limit what slots may be asked for, not what the JVM uses.
 
-Measured (bench/bench_memory.py): the kernel with its JVM and one running job uses about as
-much resident memory as a plain PyFlink script running the same job (0.89x), and does not
-grow over a 30-minute live table run; Flink reports the figures above on /taskmanagers.
+Measured (bench/bench_memory.py): the kernel with its JVM and one running job uses less
+resident memory than a plain PyFlink script running the same job (0.73-0.89x), and stays
+flat over a 30-minute live table run; Flink reports the figures above on /taskmanagers.
 """
 
 from __future__ import annotations

@@ -183,8 +183,8 @@ class Journal:
 
 def _dumps(data: Mapping[str, Any]) -> str:
     """The journal as JSON with one cell per line: readable, and made by json's C encoder
-    (``indent=`` falls back to the pure-Python one, ~10x slower: with a hundred cells the
-    journal writes of a poll round cost the kernel more than its REST requests)."""
+    (``indent=`` falls back to the pure-Python one: 5.1 ms instead of 1.7 ms for a hundred
+    cells, written up to five times a second; bench/README.md)."""
     fields = [f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}"
               for key, value in sorted(data.items()) if key != "cells"]
     cells = ",\n".join(f"  {json.dumps(key)}: {json.dumps(entry, sort_keys=True)}"
