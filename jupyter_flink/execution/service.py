@@ -27,6 +27,11 @@ __all__ = ["FlinkService", "ServiceSettings"]
 
 log = logging.getLogger(__name__)
 
+# How long a kernel shutdown waits for a warm start in flight to reach a step where it can
+# stop; past that the session is not stopped (that would wait for the start) and the JVM
+# goes with the kernel process (the kernel ends it; PyFlink's JVM also exits with its parent).
+WARM_SHUTDOWN_WAIT_S = 3.0
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -37,6 +42,7 @@ class ServiceSettings:
     poll_interval_ms: int = 1000
     status_refresh_interval_s: float = 3.0
     uptime_refresh_interval_s: float = 15.0
+    warm_start: bool = True
 
 
 class FlinkService:
@@ -54,7 +60,9 @@ class FlinkService:
             RestClients(self.endpoint), self.recorder,
             poll_interval_s=lambda: int(
                 self.session.interpreter_setting("flink.job.check_interval")) / 1000,
-            startup_timeout_s=settings.startup_timeout_s)
+            startup_timeout_s=settings.startup_timeout_s,
+            notify_every_s=settings.status_refresh_interval_s,
+            idle_notify_every_s=settings.uptime_refresh_interval_s)
         self.control = JobControl(self.tracker)
         self.displays = JobDisplays(self.tracker.registry.get, self.cluster_address,
                                     min_update_interval_s=settings.status_refresh_interval_s,
@@ -64,6 +72,12 @@ class FlinkService:
                                           say=say, bind=bind)
         self.autosave = AutoSavepointJobs(self.control, self.executor.default_savepoint_dir)
         self.tracker.subscribe(self.autosave)
+
+    def warm_up(self) -> None:
+        """Start Flink in the background now, so that the first Flink cell finds it running
+        (unless ``warm_start`` is off: then nothing starts before the first Flink cell)."""
+        if self.settings.warm_start:
+            self.session.warm.begin()
 
     def notebook_moved(self, api_path: str) -> None:
         """The frontend says the notebook is at ``api_path`` now: its journal and the
@@ -112,13 +126,15 @@ class FlinkService:
         """Stop the jobs (the embedded cluster's always; a remote cluster's unless
         ``flink.shutdown.stop_jobs`` is false), the threads, then the cluster."""
         outcomes: list[StopOutcome] = []
-        if self.session.started:
+        settled = self.session.warm.cancel(timeout=WARM_SHUTDOWN_WAIT_S)
+        if settled and self.session.started:
             stop_jobs = self.session.interpreter_setting("flink.shutdown.stop_jobs") == "true"
             if stop_jobs or self.session.cluster_is_local():
                 outcomes = self.control.stop_all()
         self.autosave.close()
         self.tracker.close()
-        self.session.close()
+        if settled:
+            self.session.close()
         kernel = kernel_id()
         if kernel is not None:
             remove_endpoint(kernel)

@@ -18,6 +18,7 @@ from ..errors import ClusterError, ConfigurationError, RestError
 from ..rest.http import is_loopback
 from ..secrets import resolve_settings
 from .gateway import java_configuration, java_error_summary
+from .memory import LOCAL_MEMORY_DEFAULTS
 from .tls import ClientTls, KernelTls, kernel_tls
 
 LOOPBACK = "127.0.0.1"
@@ -40,6 +41,7 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     # MiniCluster.close() waits until every savepoint result was fetched or this expired
     # (default 5 min): an unread result must not hold up a kernel shutdown for long.
     "rest.async.store-duration": "30 s",
+    **LOCAL_MEMORY_DEFAULTS,  # managed and network memory sized for a laptop (memory.py)
 }
 # The embedded cluster runs code as the notebook's user: only this kernel may reach it.
 # Loopback binds keep other machines out; mutual TLS (the kernel's own key pair, tls.py)

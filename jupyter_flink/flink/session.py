@@ -37,6 +37,7 @@ from .cluster import Cluster, LocalCluster, RemoteCluster, check_embedded_settin
 from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
 from .tls import ClientTls, PrivateDirectory, remote_client_tls
+from .warm import WarmStart
 
 if TYPE_CHECKING:
     from ..options.registry import OptionRegistry, Resolved
@@ -96,16 +97,20 @@ class FlinkSession:
         self._remote_tls: tuple[tuple[str, ...], ClientTls] | None = None
         self._remote_tls_dirs: list[PrivateDirectory] = []
         self._connected_to: tuple[str, ...] = ()  # _remote_target() of the running cluster
+        self._options_lock = threading.Lock()
+        self.warm = WarmStart(self, self._lock)  # the start in the background (warm.py)
+        self._unannounced = False  # started in the background, not announced to a cell yet
 
     # ----------------------------------------------------------------- configuration
 
     @property
     def options(self) -> OptionRegistry:
-        if self._options is None:
-            from ..options.registry import OptionRegistry
+        with self._options_lock:  # the warm start may be loading it
+            if self._options is None:
+                from ..options.registry import OptionRegistry
 
-            self._options = OptionRegistry.load(self._gateway())
-        return self._options
+                self._options = OptionRegistry.load(self._gateway())
+            return self._options
 
     @property
     def loaded_options(self) -> OptionRegistry | None:
@@ -169,8 +174,13 @@ class FlinkSession:
 
         Validates everything before changing anything, so a bad line leaves the previous
         configuration in force. ``${env:...}`` and ``${file:...}`` references are checked
-        (they must resolve) but kept as written: they are read again when used.
+        (they must resolve) but kept as written: they are read again when used. A warm start
+        not at its cluster yet waits for the result.
         """
+        with self.warm.configuring():
+            return self._configure(source, entries)
+
+    def _configure(self, source: str, entries: Sequence[ConfEntry]) -> list[str]:
         layer = ConfLayer()
         notices: list[str] = []
         lines: dict[str, int | None] = {}
@@ -265,6 +275,9 @@ class FlinkSession:
         if self._envs is None or self.cluster is None:
             return []
         mode_changed = self._wanted_mode() != ("local" if self.cluster.is_local else "remote")
+        if self._unannounced and not mode_changed and not self.cluster.is_local:
+            # warmed for another remote cluster than the one configured now
+            mode_changed = self._remote_cluster().rest_url != self.cluster.rest_url
         if isinstance(self.cluster, LocalCluster) and not mode_changed:
             if dict(self.cluster.settings) == self.cluster_settings():
                 return []
@@ -274,6 +287,10 @@ class FlinkSession:
             keys = ", ".join(sorted(self.cluster_settings()))
             return [f"{keys}: on a remote cluster these reach only the client side (e.g. TLS "
                     "settings); the cluster keeps its own configuration."]
+        if self._unannounced:  # warm, and no cell used it yet: warm again with these settings
+            self.stop()
+            self.warm.begin()
+            return []
         if self.busy():
             raise ConfigurationError(
                 "These settings only take effect when the cluster (re)starts, and jobs are "
@@ -307,9 +324,16 @@ class FlinkSession:
         return self._envs is not None
 
     def start(self) -> None:
-        """Start the JVM, the cluster (local mode) and the environments, once."""
+        """Start the JVM, the cluster (local mode) and the environments, once.
+
+        A start in the background (warm.py) is joined first (if it failed, this starts
+        again and raises what fails now). What it started is announced to the first cell
+        that uses it, never from the warm thread: its output would land in any cell.
+        """
+        self.warm.join()
         with self._lock:
             if self._envs is not None:
+                self._announce_once()
                 return
             gateway = self._gateway()
             cluster = self._make_cluster(gateway)
@@ -324,10 +348,18 @@ class FlinkSession:
                 raise
             self.cluster = cluster
             self._connected_to = () if cluster.is_local else self._remote_target()
-            self._announce(self.describe_cluster())
+            self._unannounced = True
+            self._announce_once()
             self._on_started()
 
+    def _announce_once(self) -> None:
+        if self._unannounced and not self.warm.is_current_thread():
+            self._unannounced = False
+            self._announce(self.describe_cluster())
+
     def describe_cluster(self) -> str:
+        if self.cluster is None and self.warm.in_flight:
+            return "Flink is starting in the background; the first Flink cell waits for it."
         if self.cluster is None:
             return "No Flink cluster yet: the embedded one starts with the first job."
         if self.cluster.is_local:
@@ -398,6 +430,7 @@ class FlinkSession:
         with self._lock:
             cluster, self.cluster = self.cluster, None
             self._envs = None
+            self._unannounced = False
             with self._readers_lock:
                 self._readers.clear()
             if cluster is not None:

@@ -1,15 +1,21 @@
 """Follow running jobs through Flink's REST API, on one background thread per kernel.
 
-Every watched job is polled each ``interval`` (Zeppelin's ``zeppelin.flink.job.check_interval``,
-1 s by default). To record a checkpoint soon after it completes without hammering the
-cluster, a job is polled every ``fast_interval`` from when its next checkpoint should have
-completed (a checkpoint interval after the last one did) until that shows. Due times sit on
-a grid shared by all jobs, so one request for the states of all jobs serves a whole round;
-it is made once per ``interval`` (rounds in between only look for checkpoints), or at once
-for a job it has not listed yet or one asked about with :meth:`JobPoller.poll_now`. A round's
-observations are handed over together, so that what they record is written once. REST errors
-back off exponentially and are reported. A job that ended gets two last looks once REST's
-caches have caught up, then is no longer polled.
+Every watched job is looked at each ``interval`` (Zeppelin's
+``zeppelin.flink.job.check_interval``, 1 s by default), through one request for the states of
+all jobs (the jobs overview): due times sit on a grid shared by all jobs, so that request
+serves a whole round, and it is made once per ``interval``, or at once for a job it has not
+listed yet or one asked about with :meth:`JobPoller.poll_now`.
+
+A job's checkpoint details (and its exception history) cost a request per job, so they are
+read only when there is news to expect: when its next checkpoint should have completed (a
+checkpoint interval after the last one did; then every ``fast_interval`` until it shows, or
+while one is in progress), when the overview says the job changed (its state, the time of
+its last state change, its tasks' states), after :meth:`JobPoller.poll_now`, and otherwise
+every ``DETAILS_EVERY_S``. Between those, a job's observation carries its last checkpoint
+view: with many jobs the requests grow with the checkpoints taken, not with the rounds. A
+round's observations are handed over together, so that what they record is written once.
+REST errors back off exponentially and are reported. A job that ended gets two last looks
+once REST's caches have caught up, then is no longer polled.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..errors import RestError
 from ..rest import (
@@ -39,7 +46,8 @@ from .registry import LOST, TERMINAL_STATES
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
-FAILURES_EVERY_S = 10.0  # exception history: on changes, else this often
+FAILURES_EVERY_S = 30.0  # exception history: on changes, else this often
+DETAILS_EVERY_S = 30.0  # checkpoint details of a job with no news expected: this often
 VISIBLE_AFTER_S = 0.05  # a completed checkpoint shows in the REST API this much later
 OVERDUE_S = 5.0  # poll fast at most this long (or two intervals) after a checkpoint was due
 FAILURES_SETTLE_S = 4.0  # after a change, re-read it this long (REST caches up to 3 s)
@@ -80,6 +88,11 @@ class _Watch:
     failures_settle_until: float = 0.0
     ended: bool = False  # seen in a terminal state; LAST_LOOKS more polls follow
     last_looks: int = 0
+    signature: tuple[Any, ...] | None = None  # what the overview said of the job last
+    details: Observation | None = None  # the last observation with checkpoint details
+    details_at: float = -math.inf  # time.monotonic() when they were read
+    details_wanted: bool = False  # poll_now: read them in the next round
+    watched_at: float = field(default_factory=time.monotonic)
 
 
 class JobPoller:
@@ -130,6 +143,7 @@ class JobPoller:
             watch = self._watches.get(job_id)
             if watch is not None and not watch.ended:  # an ended job's last look waits
                 watch.next_due = 0.0
+                watch.details_wanted = True
                 self._overview_wanted = True
         self._wake.set()
 
@@ -249,6 +263,50 @@ class JobPoller:
             watch.checkpoint_interval_s = interval_ms / 1000 if interval_ms else None
         if not watch.checkpointing or state == LOST:  # unknown until RUNNING, or disabled
             return base
+        now = time.monotonic()
+        signature = (state, entry.get("last-modification"), _task_states(entry))
+        changed = watch.signature is not None and signature != watch.signature
+        watch.signature = signature
+        if changed:  # REST caches the details: look again for a while
+            watch.failures_settle_until = now + FAILURES_SETTLE_S
+        if not (changed or self._details_due(watch, now)):
+            known = watch.details
+            assert known is not None  # read when the job was first seen
+            return replace(known, state=state, start_time_ms=base.start_time_ms,
+                           end_time_ms=base.end_time_ms, observed_at=base.observed_at,
+                           failures=None, last_failure=None, restore_failed=False)
+        watch.details_wanted = False
+        watch.details_at = now
+        observation = self._details(watch, base)
+        watch.details = observation
+        return observation
+
+    def _details_due(self, watch: _Watch, now: float) -> bool:
+        """Whether a job's checkpoint details may hold news (see the module docstring)."""
+        known = watch.details
+        if known is None or watch.details_wanted or watch.ended or known.in_progress > 0:
+            return True
+        since = now - watch.details_at
+        if now < watch.failures_settle_until or since >= DETAILS_EVERY_S:
+            return True
+        interval = watch.checkpoint_interval_s or DETAILS_EVERY_S
+        now_and_then = since >= min(interval, DETAILS_EVERY_S)
+        expected = watch.expected_next
+        if expected is None:
+            # Flink triggers a job's first checkpoint at a random time within its first
+            # interval: look each round then, and now and then if none comes.
+            young = now - watch.watched_at < interval + OVERDUE_S
+            return since >= self.interval_s - self.fast_interval_s / 2 if young \
+                else now_and_then
+        if now < expected - self.fast_interval_s / 2:
+            return False
+        if now <= expected + max(2 * interval, OVERDUE_S):
+            return True  # due: each (fast) round until it shows
+        return now_and_then  # long overdue: checkpoints fail, or take long
+
+    def _details(self, watch: _Watch, base: Observation) -> Observation:
+        """The job's checkpoints (and, now and then, its exception history) from REST."""
+        state = base.state
         checkpoints = self.rest.checkpoints(watch.job_id)
         counts = checkpoint_counts(checkpoints)
         failures, last_failure, restore_failed = self._failures(watch, state, counts.restored)
@@ -270,7 +328,8 @@ class JobPoller:
         restart restored a checkpoint, or the state moved), since Flink's REST API serves
         it from a cache, and otherwise every FAILURES_EVERY_S."""
         now = time.monotonic()
-        if state != watch.last_state or restored != watch.last_restored:
+        if watch.last_state is not None and (state != watch.last_state or
+                                             restored != watch.last_restored):
             watch.failures_settle_until = now + FAILURES_SETTLE_S
         watch.last_state, watch.last_restored = state, restored
         if not watch.ended and now > watch.failures_settle_until and \
@@ -302,6 +361,13 @@ class JobPoller:
             if now <= expected + max(2 * interval, OVERDUE_S):
                 return self.fast_interval_s
         return self.interval_s
+
+
+def _task_states(entry: dict) -> tuple[tuple[str, Any], ...]:
+    """The overview's counts of the job's tasks by state (they move when tasks restart,
+    even while the job stays RUNNING: a region failover)."""
+    tasks = entry.get("tasks")
+    return tuple(sorted(tasks.items())) if isinstance(tasks, dict) else ()
 
 
 def _until_next_checkpoint(latest: CheckpointInfo, interval_s: float) -> float:

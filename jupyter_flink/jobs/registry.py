@@ -127,6 +127,10 @@ class JobRegistry:
     def active(self) -> list[TrackedJob]:
         return [job for job in self.all() if not job.ended]
 
+    def count_active(self) -> int:
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if not job.ended)
+
     def find(self, name_or_id: str) -> list[TrackedJob]:
         """Jobs whose id starts with, or whose name equals, ``name_or_id`` (newest first)."""
         needle = name_or_id.strip()

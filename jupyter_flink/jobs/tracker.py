@@ -5,12 +5,19 @@ path goes to the recorder (the notebook's journal, then the frontends' cell meta
 are only ever added or replaced by newer ones of a later success; nothing here erases them.
 
 The tracker tells others what happens through listeners (:class:`JobListener`): the status
-outputs redraw, automatic savepoints are scheduled and cancelled. It owns no display.
+outputs redraw, automatic savepoints are scheduled and cancelled. It owns no display. What
+listeners must show at once (a new state, a notice, the end) they are told at once; other
+changes (counters) at most every ``notify_every_s`` per job, and no more than
+``MAX_NOTIFICATIONS_PER_S`` for all jobs together (with a hundred jobs each is told every
+20 s), on a later poll round; a job that did not change only every ``idle_notify_every_s``
+(its uptime moves). So a poll round that changes nothing costs the listeners nothing, and
+they need no timers (threads) of their own to hold updates back.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +37,11 @@ __all__ = ["JobListener", "JobTracker"]
 log = logging.getLogger(__name__)
 
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
+MAX_NOTIFICATIONS_PER_S = 5.0  # non-urgent job_changed calls, all jobs together
+# A little over the listeners' own intervals (display/job_status.py throttles to the same
+# settings): told later than their throttle would hold it, a status output never needs to
+# start a timer thread to send an update later.
+NOTIFY_MARGIN_S = 0.25
 
 
 class JobListener(Protocol):
@@ -48,7 +60,8 @@ class JobTracker:
 
     def __init__(self, clients: RestClients, recorder: Recorder, *,
                  poll_interval_s: Callable[[], float] = lambda: 1.0,
-                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S):
+                 startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
+                 notify_every_s: float = 3.0, idle_notify_every_s: float = 15.0):
         self.registry = JobRegistry()
         self.clients = clients
         self.recorder = recorder
@@ -59,6 +72,12 @@ class JobTracker:
         self._on_failure: dict[str, Callable[[TrackedJob], None]] = {}
         self._poller: JobPoller | None = None
         self._lock = threading.RLock()
+        self.notify_every_s = notify_every_s
+        self.idle_notify_every_s = idle_notify_every_s
+        self._told: dict[str, float] = {}  # job id -> time.monotonic() listeners were told
+        self._untold: set[str] = set()  # jobs with changes the listeners were not told yet
+        self._told_lock = threading.Lock()
+        self._active_jobs = 0  # as of the last poll round
         recorder.on_problem(self._recording_problem)
 
     # ----------------------------------------------------------------- plumbing
@@ -154,6 +173,7 @@ class JobTracker:
         each job is updated."""
         updates: list[tuple[TrackedJob, dict[str, Any]]] = []
         restored: dict[str, Mapping[str, Any]] = {}  # restarts: what Flink restored from
+        self._active_jobs = self.registry.count_active()
         for job_id, obs in observations:
             previous = self.registry.get(job_id)
             changes = changes_from(previous, obs) if previous is not None else None
@@ -173,7 +193,12 @@ class JobTracker:
                 self.record(records, history=restored)
         finally:  # the round is applied whatever recording met
             for job, changes in updates:
-                self.apply(job.job_id, **changes)
+                if all(getattr(job, name) == value for name, value in changes.items()):
+                    # Nothing new (a job between two checkpoints): only what was held back
+                    # from the listeners may be due.
+                    self._changed(job, urgent=False, changed=False)
+                else:
+                    self.apply(job.job_id, **changes)
         for job_id, obs in observations:
             current = self.registry.get(job_id)
             if current is not None and obs.restore_failed and current.restored_from and \
@@ -197,9 +222,29 @@ class JobTracker:
         if job.ended and not before.ended:
             job = self._finish(job)
         # Counters are throttled; what the user must see at once is not.
-        self._tell("job_changed", job, urgent=job.ended or job.state != before.state
-                   or job.notice != before.notice)
+        self._changed(job, urgent=job.ended or job.state != before.state
+                      or job.notice != before.notice, changed=job != before)
         return job
+
+    def _changed(self, job: TrackedJob, *, urgent: bool, changed: bool = True) -> None:
+        """Tell the listeners that ``job`` changed: at once if ``urgent``, else as the module
+        docstring says (what is held back is told on a later round: every running job's
+        round calls this)."""
+        now = time.monotonic()
+        with self._told_lock:
+            pending = changed or job.job_id in self._untold
+            if not urgent:
+                every = max(self.notify_every_s, self._active_jobs / MAX_NOTIFICATIONS_PER_S)
+                wait = every if pending else max(every, self.idle_notify_every_s)
+                if now - self._told.get(job.job_id, -math.inf) < wait + NOTIFY_MARGIN_S:
+                    if pending:
+                        self._untold.add(job.job_id)
+                    return
+            self._told[job.job_id] = now
+            self._untold.discard(job.job_id)
+            if job.ended:
+                self._told.pop(job.job_id, None)
+        self._tell("job_changed", job, urgent=urgent)
 
     def stop_unfit(self, job_id: str, failure: str, rest: FlinkRestClient) -> None:
         """Stop a job whose tasks fail restoring its saved state (a state type changed), so
@@ -220,7 +265,7 @@ class JobTracker:
         """Show ``notice`` in the job's status output."""
         job = self.registry.update(job_id, notice=notice)
         if job is not None:
-            self._tell("job_changed", job, urgent=True)
+            self._changed(job, urgent=True)
 
     def _on_error(self, job_id: str, exc: RestError, failures: int) -> None:
         before = self.registry.get(job_id)
@@ -231,7 +276,7 @@ class JobTracker:
             + f" ({exc.message}); retrying (attempt {failures}); recording resumes when it "
               "answers again.")
         if job is not None:
-            self._tell("job_changed", job, urgent=failures == 1)  # the outage shows at once
+            self._changed(job, urgent=failures == 1)  # the outage shows at once
 
     def _recording_problem(self, notebook_path: str | None, text: str) -> None:
         """A journal problem: say it in the status of the notebook's running jobs."""
@@ -239,7 +284,7 @@ class JobTracker:
             if job.owner.notebook_path == notebook_path:
                 changed = self.registry.update(job.job_id, recording_problem=text)
                 if changed is not None:
-                    self._tell("job_changed", changed, urgent=True)
+                    self._changed(changed, urgent=True)
 
     def _finish(self, job: TrackedJob) -> TrackedJob:
         with self._lock:  # an ended job's live table releases itself; forget it here
@@ -326,7 +371,7 @@ class JobTracker:
                 break
             time.sleep(0.05)
         job = (self.apply(job_id, state=state) if state else None) or self._must_get(job_id)
-        self._tell("job_changed", job, urgent=True)
+        self._changed(job, urgent=True)
         self.poller.poll_now(job_id)
         return job
 

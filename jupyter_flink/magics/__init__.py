@@ -40,6 +40,8 @@ def load_ipython_extension(ipython: Any) -> None:
         magics.completion_matcher = completion.register(ipython, magics.completer)
     # A plain IPython kernel has no shutdown hook of ours: stop jobs while the JVM still runs.
     atexit.register(magics.shutdown)
+    if getattr(ipython, "kernel", None) is not None:  # a Jupyter kernel, not a script or test
+        magics.service.warm_up()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -24,7 +24,7 @@ from IPython.core.magic import (
     no_var_expand,
 )
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
 from ..completion import FlinkCompleter
 from ..completion.replies import complete_reply
@@ -115,6 +115,13 @@ class FlinkMagics(Magics):
                    "uptime changed.",
     ).tag(config=True)
 
+    warm_start = Bool(
+        True, help="Start Flink (its JVM and, in local mode, the embedded cluster) in the "
+                   "background as soon as the kernel starts, so that the first Flink cell does "
+                   "not wait for it. Off: nothing starts before the first Flink cell (for "
+                   "kernels opened only to read a notebook).",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell, **kwargs)
         self.last_error: FlinkNotebookError | None = None
@@ -124,6 +131,7 @@ class FlinkMagics(Magics):
             poll_interval_ms=self.poll_interval,
             status_refresh_interval_s=self.status_refresh_interval,
             uptime_refresh_interval_s=self.uptime_refresh_interval,
+            warm_start=self.warm_start,
         ), say=_say, bind=self.ip.user_ns.__setitem__)
         self.session = self.service.session
         self.tracker = self.service.tracker

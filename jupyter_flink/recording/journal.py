@@ -80,6 +80,9 @@ class Journal:
         self.path = Path(path)
         self.notebook_path = notebook_path
         self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S)
+        # What this object last wrote, by the file's identity: a poll round's write then
+        # needs no parse of the whole journal unless another kernel wrote it since.
+        self._written: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     @classmethod
     def for_notebook(cls, notebook_path: str | None,
@@ -115,11 +118,15 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         updated = now_iso()
         with self._lock:
-            data = self._read()
+            data = self._read(reuse=True)
             cells = data["cells"]
-            for key, update in updates.items():
-                cells[key] = {**update(dict(cells.get(key, {}))), "updated": updated}
-            self._write(data)
+            try:
+                for key, update in updates.items():
+                    cells[key] = {**update(dict(cells.get(key, {}))), "updated": updated}
+                self._write(data)
+            except BaseException:
+                self._written = None  # what it holds may not be on disk
+                raise
         return {key: dict(cells[key]) for key in updates}
 
     def replace_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
@@ -135,7 +142,12 @@ class Journal:
             os.replace(self.path, target)
         return target
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self, *, reuse: bool = False) -> dict[str, Any]:
+        """The journal's content; ``reuse``: what this object wrote last if the file is
+        still that one (callers that change it write it back, or drop it)."""
+        if reuse and self._written is not None and self._written[0] == self._identity():
+            return self._written[1]
+        self._written = None
         try:
             with open(self.path, encoding="utf-8") as handle:
                 data = json.load(handle)
@@ -158,5 +170,24 @@ class Journal:
         if self.notebook_path:
             data["notebook"] = self.notebook_path
         # Private by default, as the temporary file of earlier versions made it.
-        atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True),
-                          new_file_mode=0o600)
+        atomic_write_text(self.path, _dumps(data), new_file_mode=0o600)
+        self._written = (self._identity(), data)
+
+    def _identity(self) -> tuple[int, int, int]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return (-1, -1, -1)
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    """The journal as JSON with one cell per line: readable, and made by json's C encoder
+    (``indent=`` falls back to the pure-Python one: 5.1 ms instead of 1.7 ms for a hundred
+    cells, written up to five times a second; bench/README.md)."""
+    fields = [f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}"
+              for key, value in sorted(data.items()) if key != "cells"]
+    cells = ",\n".join(f"  {json.dumps(key)}: {json.dumps(entry, sort_keys=True)}"
+                       for key, entry in sorted(data.get("cells", {}).items()))
+    fields.append(' "cells": {' + (f"\n{cells}\n }}" if cells else "}"))
+    return "{\n" + ",\n".join(fields) + "\n}\n"

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from jupyter_flink.completion.replies import TYPES_KEY
-from tests.support.kernel import KernelDriver, running_kernel
+from tests.support.kernel import KernelDriver, running_kernel, without_warm_start
 
 pytestmark = pytest.mark.flink
 
@@ -76,7 +76,9 @@ def complete_at(kernel: KernelDriver, code: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelDriver]:
     cache = tmp_path_factory.mktemp("empty-option-cache")
-    with running_kernel(env={"XDG_CACHE_HOME": str(cache)}) as driver:
+    # No warm start: what completion does before Flink runs, and that it starts no JVM.
+    env = {"XDG_CACHE_HOME": str(cache), **without_warm_start(cache)}
+    with running_kernel(env=env) as driver:
         yield driver
 
 
@@ -99,9 +101,10 @@ def session(kernel: KernelDriver, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 @pytest.fixture(scope="module")
-def cached(session: dict[str, Any]) -> Iterator[KernelDriver]:
+def cached(session: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[KernelDriver]:
     """A new kernel once ``kernel`` has cached Flink's options; it runs no Flink cell."""
-    with running_kernel() as driver:
+    with running_kernel(env=without_warm_start(tmp_path_factory.mktemp("cached"))) as driver:
         yield driver
 
 
@@ -140,7 +143,8 @@ def test_python_completion_still_works_in_plain_and_flink_cells(fresh: KernelDri
 def test_a_plain_ipython_kernel_completes_after_load_ext(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     cache = tmp_path_factory.mktemp("plain-kernel-cache")
-    with running_kernel("python3", env={"XDG_CACHE_HOME": str(cache)}) as plain:
+    with running_kernel("python3", env={"XDG_CACHE_HOME": str(cache),
+                                        **without_warm_start(cache)}) as plain:
         plain.execute("%load_ext jupyter_flink")
         assert matches(plain.complete("%%flink.conf\nflink.execution.m")) == [
             "flink.execution.mode"]

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
@@ -232,6 +233,15 @@ def running_kernel(kernel_name: str = "flink", *, env: dict[str, str] | None = N
             manager.shutdown_kernel(now=True)
         for child in children:  # the JVM exits with its parent; make sure of it
             kill_quietly(child)
+
+
+def without_warm_start(root: Path) -> dict[str, str]:
+    """Environment for a kernel that starts nothing of Flink before its first Flink cell:
+    an IPython dir under ``root`` whose config sets ``FlinkMagics.warm_start = False``."""
+    profile = Path(root) / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text("c.FlinkMagics.warm_start = False\n")
+    return {"IPYTHONDIR": str(Path(root) / "ipython")}
 
 
 def child_pids(pid: int) -> list[int]:

@@ -50,10 +50,12 @@ def test_settings_are_traits_that_reach_the_service() -> None:
     try:
         ip.config.FlinkMagics.poll_interval = 250
         ip.config.FlinkMagics.startup_timeout = 30.0
+        ip.config.FlinkMagics.warm_start = False
         ip.extension_manager.load_extension("jupyter_flink")
         service = magics(ip).service
         assert service.session.interpreter_setting("flink.job.check_interval") == "250"
         assert service.tracker.startup_timeout_s == 30.0
+        assert service.settings.warm_start is False
         ip.extension_manager.unload_extension("jupyter_flink")
     finally:
         InteractiveShell.clear_instance()
@@ -76,3 +78,11 @@ def test_header_properties_become_job_settings() -> None:
     settings: dict[str, Any] = overrides("(jobName=wc, parallelism=2, maxParallelism=10)")
     assert settings == {"pipeline.name": "wc", "parallelism.default": "2",
                         "pipeline.max-parallelism": "10"}
+
+
+def test_outside_a_jupyter_kernel_nothing_warms_up(shell: InteractiveShell) -> None:
+    """A terminal IPython or a test shell has no kernel: loading the extension starts no
+    JVM in the background (a Jupyter kernel's shell does, FlinkMagics.warm_start)."""
+    service = magics(shell).service
+    assert service.settings.warm_start is True
+    assert not service.session.warm.in_flight and not service.session.started

@@ -23,6 +23,7 @@ class ScriptedRest:
     def __init__(self, job_ids: list[str], *, interval_ms: int | None = 60_000,
                  on_the_clock: bool = False):
         self.states = {job_id: "RUNNING" for job_id in job_ids}
+        self.modified = {job_id: 1 for job_id in job_ids}  # overview's last-modification
         self.completed = {job_id: 0 for job_id in job_ids}
         self.interval_ms = interval_ms
         self.down = False
@@ -41,7 +42,8 @@ class ScriptedRest:
 
     def jobs_overview(self) -> list[dict[str, Any]]:
         self._count("overview")
-        return [{"jid": j, "state": s, "start-time": 1} for j, s in self.states.items()]
+        return [{"jid": j, "state": s, "start-time": 1, "last-modification": self.modified[j]}
+                for j, s in self.states.items()]
 
     def job_status(self, job_id: str) -> str:
         self._count("status")
@@ -235,3 +237,76 @@ def test_a_round_hands_over_its_observations_together() -> None:
     finally:
         poller.close()
     assert any(sorted(r) == ["a", "b", "c"] for r in rounds), rounds
+
+
+def test_checkpoint_details_are_read_per_checkpoint_not_per_round(
+        observed: dict[str, list[Observation]]) -> None:
+    """Twenty jobs checkpointing every 0.6 s, rounds every 0.1 s: after each job's first
+    checkpoint, its details are read about once per checkpoint (they were read in every
+    round before), while one overview a round serves all jobs."""
+    jobs = [f"job{i}" for i in range(20)]
+    rest = ScriptedRest(jobs, interval_ms=600, on_the_clock=True)
+    poller = JobPoller(rest, interval_s=0.1, fast_interval_s=0.05,  # type: ignore[arg-type]
+                       on_round=collect(observed), on_error=lambda *_: None)
+    try:
+        for job_id in jobs:
+            poller.watch(job_id)
+
+        def seen(at_least: int) -> bool:
+            return all(any(o.completed >= at_least for o in observed.get(j, [])) for j in jobs)
+        wait_until(lambda: seen(1), timeout=30, what="every job's first checkpoint")
+        before, rounds_before = rest.calls["checkpoints"], rest.calls["overview"]
+        first = {j: max(o.completed for o in observed[j]) for j in jobs}
+        wait_until(lambda: seen(max(first.values()) + 5), timeout=60,
+                   what="five more checkpoints of every job")
+        after, rounds = rest.calls["checkpoints"], rest.calls["overview"] - rounds_before
+        taken = sum(max(o.completed for o in observed[j]) - first[j] for j in jobs)
+    finally:
+        poller.close()
+    reads = after - before
+    assert reads <= 2.5 * taken, (reads, taken, rest.calls)
+    assert reads < rounds * len(jobs) / 2, (reads, rounds)  # far from one per job per round
+
+
+def test_a_change_in_the_overview_reads_the_details_at_once(
+        observed: dict[str, list[Observation]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between checkpoints a job's details are not read; when the overview says the job
+    changed (the time of its last state change), they are, in the next round."""
+    monkeypatch.setattr(poller_module, "FAILURES_SETTLE_S", 0.2)
+    rest = ScriptedRest(["a"], interval_ms=60_000)
+    rest.completed["a"] = 3  # a checkpoint just completed: the next is a minute away
+    poller = _poller(rest, observed)
+    poller.watch("a")
+    try:
+        wait_until(lambda: len(observed.get("a", [])) >= 3, timeout=10, what="three rounds")
+        time.sleep(0.5)  # the settling after the first look is over
+        reads = rest.calls["checkpoints"]
+        count = len(observed["a"])
+        wait_until(lambda: len(observed["a"]) >= count + 5, timeout=10, what="five rounds")
+        assert rest.calls["checkpoints"] == reads, rest.calls  # nothing new was expected
+        assert observed["a"][-1].completed == 3  # the last view is carried
+        assert observed["a"][-1].latest is not None
+        rest.completed["a"] = 4
+        rest.modified["a"] = 2  # e.g. a restart
+        wait_until(lambda: observed["a"][-1].completed == 4, timeout=10,
+                   what="the details read after the change")
+    finally:
+        poller.close()
+
+
+def test_poll_now_reads_the_details(observed: dict[str, list[Observation]],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poller_module, "FAILURES_SETTLE_S", 0.2)
+    rest = ScriptedRest(["a"], interval_ms=60_000)
+    rest.completed["a"] = 1
+    poller = _poller(rest, observed)
+    poller.watch("a")
+    try:
+        wait_until(lambda: len(observed.get("a", [])) >= 3, timeout=10, what="three rounds")
+        time.sleep(0.5)
+        rest.completed["a"] = 2  # e.g. a savepoint's checkpoint id
+        poller.poll_now("a")
+        wait_until(lambda: observed["a"][-1].completed == 2, timeout=10,
+                   what="the details read at once")
+    finally:
+        poller.close()

@@ -4,6 +4,8 @@ real checkpoints; this pins down that a round is written and sent once per noteb
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,104 @@ def test_a_restart_note_is_corrected_when_flink_restores_after_its_delay() -> No
     assert changes is not None
     assert changes["notice"] == ("Restarted by Flink (1 so far) after: TaskManager lost; "
                                  "restored from file:/chk/x/chk-9.")
+
+
+class Told:
+    """A listener that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.changed: list[tuple[str, int, bool]] = []  # job id, completed, urgent
+
+    def job_tracked(self, job: TrackedJob) -> None:
+        pass
+
+    def job_changed(self, job: TrackedJob, *, urgent: bool) -> None:
+        self.changed.append((job.job_id, job.checkpoints_completed, urgent))
+
+    def job_ended(self, job: TrackedJob) -> None:
+        pass
+
+
+def quiet_tracker(notify_every_s: float, idle_notify_every_s: float = 60.0
+                  ) -> tuple[JobTracker, Told]:
+    tracker = JobTracker(RestClients(lambda: Endpoint("http://127.0.0.1:9")),
+                         Recorder(send_updates=lambda path, cells: None),
+                         notify_every_s=notify_every_s,
+                         idle_notify_every_s=idle_notify_every_s)
+    told = Told()
+    tracker.subscribe(told)
+    return tracker, told
+
+
+def add_running(tracker: JobTracker, job_id: str) -> None:
+    tracker.registry.add(TrackedJob(job_id=job_id, name=job_id[:4], state="RUNNING",
+                                    owner=Owner(None, None, job_id[:4])))
+
+
+def test_a_round_that_changes_nothing_tells_the_listeners_nothing() -> None:
+    tracker, told = quiet_tracker(notify_every_s=0.0)
+    try:
+        add_running(tracker, "d" * 32)
+        for _ in range(20):  # a job between two checkpoints: the same view every round
+            tracker._on_round([("d" * 32, running(5)("d" * 32))])
+        assert len(told.changed) == 1, told.changed  # the first round changed the counters
+    finally:
+        tracker.close()
+
+
+def test_counter_changes_are_held_back_and_told_on_a_later_round() -> None:
+    tracker, told = quiet_tracker(notify_every_s=0.3)
+    try:
+        add_running(tracker, "e" * 32)
+        for number in range(1, 21):  # a new checkpoint every round, rounds every 20 ms
+            tracker._on_round([("e" * 32, running(number)("e" * 32))])
+            time.sleep(0.02)
+        assert 1 <= len(told.changed) <= 3, told.changed
+        assert told.changed[-1][1] < 20  # the last change was held back...
+        time.sleep(0.6)
+        tracker._on_round([("e" * 32, running(20)("e" * 32))])  # ...and told now
+        assert told.changed[-1] == ("e" * 32, 20, False)
+        # a change of state is told at once, whatever the interval
+        tracker._on_round([("e" * 32, Observation("RESTARTING", 1, None, completed=20,
+                                                  latest=checkpoint("e" * 32, 20)))])
+        assert told.changed[-1] == ("e" * 32, 20, True)
+    finally:
+        tracker.close()
+
+
+def test_status_outputs_of_many_jobs_start_no_threads() -> None:
+    """Fifty jobs whose counters change every round: their status outputs are refreshed
+    through the tracker's rounds, never by a timer thread per output (display/job_status.py
+    starts one when told within its own interval)."""
+    from jupyter_flink.display.job_status import JobDisplays, JobView
+
+    class Handle:
+        def __init__(self) -> None:
+            self.updates = 0
+
+        def update(self, bundle: Any, raw: bool = False) -> None:
+            self.updates += 1
+
+    tracker, _ = quiet_tracker(notify_every_s=0.2, idle_notify_every_s=30.0)
+    displays = JobDisplays(tracker.registry.get, min_update_interval_s=0.2,
+                           uptime_only_every_s=30.0)
+    tracker.subscribe(displays)
+    jobs = [f"{i:032x}" for i in range(50)]
+    handles = {}
+    try:
+        for job_id in jobs:
+            add_running(tracker, job_id)
+            view = JobView(lambda j=job_id: tracker.registry.get(j),
+                           min_update_interval_s=0.2, uptime_only_every_s=30.0)
+            view._handle = handles[job_id] = Handle()
+            displays._views[job_id] = view
+        threads = threading.active_count()
+        most = threads
+        for number in range(1, 41):
+            tracker._on_round([(j, running(number)(j)) for j in jobs])
+            most = max(most, threading.active_count())
+            time.sleep(0.02)
+        assert most == threads, f"{most - threads} threads started for {len(jobs)} outputs"
+        assert all(h.updates >= 1 for h in handles.values())
+    finally:
+        tracker.close()
