@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..flink.catalog import CatalogNames, CatalogReader, ColumnInfo, FunctionInfo, TableInfo
-from ..flink.session import default_job_settings
+from ..flink.configuration import default_job_settings
 from ..jobs.registry import TrackedJob
 from ..options.interpreter_keys import INTERPRETER_ALIASES, INTERPRETER_KEYS
 from ..options.registry import OptionRegistry

@@ -14,26 +14,20 @@ one cell's restore path would leak into the next cell's job.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClusterError, ConfigurationError
 from ..options.interpreter_keys import (
     REMOTE_SSL_KEYS,
-    interpreter_defaults,
-    is_interpreter_key,
     parse_headers,
-    resolve_interpreter,
 )
-from ..secrets import has_references, resolve_references, resolve_settings
+from ..secrets import resolve_references, resolve_settings
 from .catalog import CatalogReader
-from .cluster import Cluster, LocalCluster, RemoteCluster, check_embedded_settings
+from .cluster import Cluster, LocalCluster, RemoteCluster
+from .configuration import HEADERS_KEY, Configuration
 from .environments import Environments, Submissions, restore_keeping_changes, snapshot
 from .gateway import get_gateway, java_gateway_started
 from .tls import ClientTls, PrivateDirectory, remote_client_tls
@@ -43,33 +37,6 @@ if TYPE_CHECKING:
     from ..options.registry import OptionRegistry, Resolved
     from ..parsing.conf import ConfEntry
 
-HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
-_HEADERS_KEY = "flink.execution.remote.headers"
-
-def default_job_settings() -> dict[str, str]:
-    """Flink settings every job gets unless %%flink.conf says otherwise.
-
-    Checkpoints and savepoints go to Jupyter's data dir and survive a cancel, because
-    resuming a cell from its latest checkpoint is the point of recording it.
-    """
-    from jupyter_core.paths import jupyter_data_dir
-
-    base = Path(jupyter_data_dir()) / "flink"
-    return {
-        "execution.checkpointing.dir": (base / "checkpoints").as_uri(),
-        "execution.checkpointing.savepoint-dir": (base / "savepoints").as_uri(),
-        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-    }
-
-
-@dataclass
-class ConfLayer:
-    """The settings one ``%%flink.conf`` cell contributed (re-running the cell replaces them)."""
-
-    flink: dict[str, str] = field(default_factory=dict)
-    interpreter: dict[str, str] = field(default_factory=dict)
-
-
 class FlinkSession:
     """Configuration, JVM, cluster and environments of one kernel."""
 
@@ -78,10 +45,8 @@ class FlinkSession:
                  announce: Callable[[str], None] = lambda message: None,
                  on_started: Callable[[], None] = lambda: None,
                  kernel_defaults: Mapping[str, str] | None = None):
-        self._layers: dict[str, ConfLayer] = {}
-        # Interpreter keys' defaults as the kernel's configuration sets them (FlinkMagics).
-        self._kernel_defaults = dict(kernel_defaults or {})
         self._options = options
+        self.config = Configuration(lambda: self.options, kernel_defaults)
         self.busy = busy  # whether jobs still run: the job registry knows
         self._announce = announce
         self._on_started = on_started  # the cluster is ready (e.g. publish its UI endpoint)
@@ -118,156 +83,48 @@ class FlinkSession:
         return self._options
 
     def interpreter_default(self, key: str) -> str:
-        """The value of an interpreter key that no %%flink.conf cell set."""
-        return {**interpreter_defaults(), **self._kernel_defaults}[key]
+        return self.config.interpreter_default(key)
 
     def interpreter_setting(self, key: str) -> str:
-        merged = {**interpreter_defaults(), **self._kernel_defaults}
-        for layer in self._layers.values():
-            merged.update(layer.interpreter)
-        return merged[key]
+        return self.config.interpreter_setting(key)
 
     def flink_settings(self) -> dict[str, str]:
-        """The Flink settings %%flink.conf cells made, in the order the cells last ran."""
-        merged: dict[str, str] = {}
-        for layer in self._layers.values():
-            merged.update(layer.flink)
-        return merged
+        return self.config.flink_settings()
 
     def default_settings(self) -> dict[str, str]:
-        """What every job gets unless %%flink.conf says otherwise (jupyter-flink's defaults).
-
-        On the embedded cluster, Python functions run in this kernel's interpreter, in the
-        TaskManager's threads (``python.execution-mode: thread``, PEMJA): process mode would
-        start a worker per task that talks to the JVM over six Beam gRPC ports bound to
-        every network interface, reachable from other machines (README, "Security").
-        """
-        settings = default_job_settings()
-        if self._wanted_mode() == "local":
-            settings.update({
-                # this kernel's interpreter (it has PyFlink), not whatever "python" is on PATH
-                "python.executable": sys.executable,
-                "python.execution-mode": "thread",
-                # the embedded interpreter needs pemja and PyFlink from this environment
-                "python.pythonpath": os.pathsep.join(_site_packages()),
-            })
-        return settings
+        return self.config.default_settings()
 
     def job_settings(self) -> dict[str, str]:
-        """Defaults plus configured job-scope settings: the base of every job's configuration."""
-        settings = self.default_settings()
-        configured = {k: v for k, v in self.flink_settings().items()
-                      if self.options.scope(k) == "job"}
-        path = configured.get("python.pythonpath")
-        if path and "python.pythonpath" in settings:  # keep what thread mode needs
-            configured["python.pythonpath"] = os.pathsep.join([path, settings[
-                "python.pythonpath"]])
-        settings.update(configured)
-        return settings
+        return self.config.job_settings()
 
     def cluster_settings(self) -> dict[str, str]:
-        return {k: v for k, v in self.flink_settings().items()
-                if self.options.scope(k) == "cluster"}
+        return self.config.cluster_settings()
+
+    def resolve_flink_setting(self, key: str, value: str) -> Resolved:
+        return self.config.resolve_flink_setting(key, value)
 
     def configure(self, source: str, entries: Sequence[ConfEntry]) -> list[str]:
         """Apply one %%flink.conf cell (``source`` identifies it); returns notices.
 
-        Validates everything before changing anything, so a bad line leaves the previous
-        configuration in force. ``${env:...}`` and ``${file:...}`` references are checked
-        (they must resolve) but kept as written: they are read again when used. A warm start
-        not at its cluster yet waits for the result.
+        The cell's settings are checked whole first (configuration.py), so a bad line leaves
+        the previous configuration in force; cluster settings then restart the embedded
+        cluster if no job runs. A warm start not at its cluster yet waits for the result.
         """
         with self.warm.configuring():
-            return self._configure(source, entries)
-
-    def _configure(self, source: str, entries: Sequence[ConfEntry]) -> list[str]:
-        layer = ConfLayer()
-        notices: list[str] = []
-        lines: dict[str, int | None] = {}
-        # Interpreter keys first, in Python: the headers must be known before the JVM starts
-        # (the option registry below starts it), since Flink's client reads them from its env.
-        ordered = sorted(entries, key=lambda e: not is_interpreter_key(e.key))
-        headers_before = os.environ.get(HEADERS_ENV)
-        for entry in ordered:
-            try:
-                if is_interpreter_key(entry.key):
-                    key, value, notice = resolve_interpreter(entry.key, entry.value)
-                    resolve_references(value, key=key)  # must resolve; kept as written
-                    layer.interpreter[key] = value
-                else:
-                    resolved = self.resolve_flink_setting(entry.key, entry.value)
-                    layer.flink.update(dict(resolved.settings))
-                    lines.update({k: entry.line for k, _ in resolved.settings})
-                    notice = resolved.notice
-            except ConfigurationError as exc:
-                _restore_env(HEADERS_ENV, headers_before)  # a bad cell changes nothing
-                raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
-                                         fix=exc.fix, details=exc.details) from exc
-            if is_interpreter_key(entry.key) and entry.key.endswith(".headers"):
-                notices.extend(self._export_headers(layer.interpreter[
-                    "flink.execution.remote.headers"]))
-            if notice:
-                notices.append(f"Line {entry.line}: {notice}")
-        self._check_embedded(layer, lines, headers_before)
-        with self._lock:
-            previous = self._layers.pop(source, None)
-            self._layers[source] = layer
-            try:
-                notices.extend(self._apply_to_running_cluster())
-            except ConfigurationError:
-                if previous is not None:
-                    self._layers[source] = previous
-                else:
-                    self._layers.pop(source, None)
-                raise
-        return notices
-
-    def resolve_flink_setting(self, key: str, value: str) -> Resolved:
-        """The settings ``key value`` stands for (checked by Flink's option registry); a value
-        with references is checked as resolved and kept as written."""
-        if not has_references(value):
-            return self.options.resolve(key, value)
-        actual = resolve_references(value.strip(), key=key)
-        resolved = self.options.resolve(key, actual)
-        kept = tuple((k, value.strip() if v == actual.strip() else v)
-                     for k, v in resolved.settings)
-        return replace(resolved, settings=kept)
-
-    def _check_embedded(self, layer: ConfLayer, lines: Mapping[str, int | None],
-                        headers_before: str | None) -> None:
-        """In local mode, settings that would open the embedded cluster are errors now."""
-        mode = {**interpreter_defaults(), **self._kernel_defaults,
-                **{k: v for other in self._layers.values() for k, v in other.interpreter.items()},
-                **layer.interpreter}["flink.execution.mode"]
-        if mode != "local":
-            return
-        try:
-            check_embedded_settings(layer.flink)
-        except ConfigurationError as exc:
-            _restore_env(HEADERS_ENV, headers_before)
-            raise ConfigurationError(exc.message, line=lines.get(exc.key or ""), key=exc.key,
-                                     fix=exc.fix) from exc
-
-    def _export_headers(self, text: str) -> list[str]:
-        """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission).
-
-        Flink reads them from the JVM's FLINK_REST_CLIENT_HEADERS, so they only reach a JVM
-        started afterwards.
-        """
-        value = "\n".join(f"{k}:{v}" for k, v in
-                          parse_headers(resolve_references(text, key=_HEADERS_KEY)).items())
-        if os.environ.get(HEADERS_ENV, "") == value:
-            return []
-        os.environ[HEADERS_ENV] = value
-        if self.gateway is not None or java_gateway_started():
-            return ["flink.execution.remote.headers: the Flink JVM already runs, so job "
-                    "submissions get the new headers only after a kernel restart (status "
-                    "polling uses them at once)."]
-        return []
+            layer, notices = self.config.build(
+                entries, jvm_started=lambda: self.gateway is not None or java_gateway_started())
+            with self._lock:
+                previous = self.config.put(source, layer)
+                try:
+                    notices.extend(self._apply_to_running_cluster())
+                except ConfigurationError:
+                    self.config.take_back(source, previous)
+                    raise
+            return notices
 
     def reset_configuration(self) -> None:
         with self._lock:
-            self._layers.clear()
+            self.config.reset()
 
     def _apply_to_running_cluster(self) -> list[str]:
         """Cluster-scope, mode or connection changes after start: restart the embedded
@@ -310,7 +167,7 @@ class FlinkSession:
             "flink.execution.remote.https", *REMOTE_SSL_KEYS))
 
     def _wanted_mode(self) -> str:
-        return self.interpreter_setting("flink.execution.mode")
+        return self.config.interpreter_setting("flink.execution.mode")
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -472,8 +329,8 @@ class FlinkSession:
         """Extra HTTP headers for the REST API (an auth proxy in front of a remote cluster)."""
         if self._wanted_mode() == "local":
             return {}
-        text = self.interpreter_setting(_HEADERS_KEY)
-        return parse_headers(resolve_references(text, key=_HEADERS_KEY))
+        text = self.interpreter_setting(HEADERS_KEY)
+        return parse_headers(resolve_references(text, key=HEADERS_KEY))
 
     def needs_client_certificate(self) -> bool:
         """Whether the cluster's REST API (and web UI) takes only clients with a certificate
@@ -536,16 +393,3 @@ class FlinkSession:
             finally:
                 for conf, old, mid in zip(configs, before, applied):
                     restore_keeping_changes(envs.mapper, conf, old, mid)
-
-
-def _site_packages() -> list[str]:
-    import site
-
-    return [path for path in site.getsitepackages() if os.path.isdir(path)]
-
-
-def _restore_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value

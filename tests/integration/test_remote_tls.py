@@ -83,7 +83,7 @@ def test_a_missing_password_variable_is_a_clear_error(cluster: StandaloneCluster
         wrong = driver.execute("%%flink.conf\n" + cluster.conf_lines().replace(
             "${env:" + KEY_PASSWORD_ENV + "}", "not-the-password"), allow_error=True)
     assert missing.status == "error"
-    assert f"Line 7: flink.execution.remote.ssl.key-password: the environment variable " \
+    assert f"Line 8: flink.execution.remote.ssl.key-password: the environment variable " \
            f"{KEY_PASSWORD_ENV}" in missing.error_text, missing.error_text
     assert "is not set" in missing.error_text, missing.error_text
     assert wrong.status == "error" and "flink.execution.remote.ssl.key" in wrong.error_text
