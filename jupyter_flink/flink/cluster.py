@@ -34,6 +34,10 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     # MiniCluster.close() waits until every savepoint result was fetched or this expired
     # (default 5 min): an unread result must not hold up a kernel shutdown for long.
     "rest.async.store-duration": "30 s",
+    # Metrics are fetched from the task managers only when the REST API is asked for them,
+    # at most this often (default 10 s): the health charts of the outputs on screen sample
+    # every 3 s (jobs/health.py).
+    "metrics.fetcher.update-interval": "1 s",
 }
 # The REST endpoint accepts jar uploads, i.e. runs arbitrary code: loopback only.
 _LOOPBACK_ONLY = ("rest.bind-address", "rest.address", "jobmanager.bind-host",

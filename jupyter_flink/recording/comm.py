@@ -79,7 +79,7 @@ def listen_for_notebook_path(callback: Callable[[str], None]) -> bool:
     """Call ``callback(api_path)`` when a frontend tells where this kernel's notebook is.
 
     A no-op (False) outside an ipykernel process. The frontend opens a comm with target
-    :data:`NOTEBOOK_TARGET_NAME` and the path as its data, and closes it. Safe to call while
+    :data:`NOTEBOOK_TARGET_NAME` and the path as its data; the kernel closes it. Safe to call while
     the kernel is still being built (the flink kernel loads the magics in its constructor):
     ipykernel's comm manager exists from its import on.
     """
@@ -89,8 +89,13 @@ def listen_for_notebook_path(callback: Callable[[str], None]) -> bool:
 
     def opened(channel: Any, msg: Mapping[str, Any]) -> None:
         path = (msg.get("content") or {}).get("data", {}).get("path")
-        if isinstance(path, str) and path:
-            callback(path)
+        try:
+            if isinstance(path, str) and path:
+                callback(path)
+        finally:
+            # The kernel closes it, as one without this target does: the frontend need not
+            # (closing it too, it would hear of a comm it no longer knows).
+            channel.close()
 
     comm.get_comm_manager().register_target(NOTEBOOK_TARGET_NAME, opened)
     return True
