@@ -1,7 +1,10 @@
 """Kernel CPU while idle, with 10 streaming cells running on one standalone Flink cluster.
 
 The kernel is idle (no cell runs) while its jobs run: what it spends then is the job poller,
-the recording of checkpoints, the live status outputs. Measured with psutil's cpu_times of
+the recording of checkpoints, the live status outputs; and, while a frontend shows the jobs'
+outputs (subscribed through the jobs comm, as the labextension does), their health metrics
+and the comm messages that keep the outputs live. Each interval is measured without and then
+with such a frontend. Measured with psutil's cpu_times of
 the kernel process (and, separately, of the kernel plus PyFlink's JVM, its child) over
 ``--seconds`` of wall time, as % of one core. Baselines, measured in the same run on the same
 machine: an idle plain ipykernel (``python3``), and the flink kernel on the same cluster with
@@ -14,6 +17,7 @@ The cluster is started from ``pyflink/bin`` (tests/support/standalone.py) in a t
 directory and stopped at the end, as is everything else started here.
 
     python bench/bench_idle_cpu.py [--seconds 60] [--jobs 10] [--checkpoint-interval 1s 10s 60s]
+                                   [--no-frontend]
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from tests.support.standalone import StandaloneCluster
 from tests.support.waiting import wait_until
 
 TARGET_PERCENT = 5.0
+JOBS_TARGET = "jupyter_flink.jobs"
+JOB_MIME = "application/vnd.jupyter-flink.job+json"
 TABLES = """%%flink.ssql
 CREATE TABLE IF NOT EXISTS idle_src (k INT) WITH ('connector' = 'datagen',
   'rows-per-second' = '20', 'fields.k.min' = '0', 'fields.k.max' = '9');
@@ -124,6 +130,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--checkpoint-interval", nargs="+", default=["1s", "10s", "60s"],
                         help="one measurement per interval (the jobs are re-run for each)")
+    parser.add_argument("--no-frontend", action="store_true",
+                        help="skip the measurements with a frontend showing the outputs")
     args = parser.parse_args()
     rows: list[list[str]] = []
     busy: dict[str, float] = {}
@@ -152,14 +160,26 @@ def main() -> None:
                 for interval in args.checkpoint_interval:
                     kernel.execute(conf(cluster, root, interval), cell_id="conf")
                     before = job_ids(journal)
+                    shown = []
                     for index in range(args.jobs):  # a re-run stops the cell's previous job
-                        kernel.execute(JOB.format(index=index), cell_id=f"job-{index}")
+                        reply = kernel.execute(JOB.format(index=index), cell_id=f"job-{index}")
+                        shown += [payload["job_id"] for payload in reply.data(JOB_MIME)]
                     wait_until(lambda b=before: recorded(journal, b) >= args.jobs,
                                timeout=120, what="a recorded checkpoint for every job")
                     own, total, rates = measure(kernel, args.seconds)
                     busy[interval] = own
                     rows.append([f"flink kernel, {args.jobs} streaming cells, checkpoints "
                                  f"every {interval}", f"{own:.2f}", f"{total:.2f}", rates])
+                    print(rows[-1], flush=True)
+                    if args.no_frontend:
+                        continue
+                    # A frontend shows every job's output: health samples, comm messages
+                    comm_id = kernel.open_comm(JOBS_TARGET, {"version": 1, "jobs": shown})
+                    own, total, rates = measure(kernel, args.seconds)
+                    kernel.comm_close(comm_id)
+                    busy[f"{interval}, outputs shown"] = own
+                    rows.append([f"  ... and a frontend showing their {len(shown)} outputs",
+                                 f"{own:.2f}", f"{total:.2f}", rates])
                     print(rows[-1], flush=True)
                 kernel.execute("%flink.cancel --all")
     print()

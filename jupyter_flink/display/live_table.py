@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..jobs.registry import TrackedJob
+from .job_facts import PAYLOAD_VERSION, TABLE_MIME_TYPE
 from .live_view import LiveView
 from .snapshots import Snapshot, parse_snapshot, snapshot_dir
 
@@ -35,7 +36,7 @@ FINAL_FOLLOW_S = 60.0  # after the result ended, keep showing news of the job th
 _SETTLED_S = 5.0  # ... but stop once the job has ended and nothing changed for this long
 
 
-def _display(bundle: dict[str, str]) -> Any:
+def _display(bundle: dict[str, Any]) -> Any:
     from IPython.display import display
 
     return display(bundle, raw=True, display_id=True)
@@ -47,20 +48,28 @@ class LiveTable:
     ``result`` is the JVM ``LiveResult`` (see :func:`open_live_result`); ``job`` returns
     the tracked job (for its state and end notice); ``bind`` receives each new DataFrame
     (``resultName``); ``publish`` creates the display and returns a handle with
-    ``update(bundle, raw=True)`` (IPython's ``display`` by default).
+    ``update(bundle, raw=True)`` (IPython's ``display`` by default); ``share(html, final)``
+    hands each new rendering to the frontends subscribed to this table through the jobs comm
+    (they keep it live after a page reload). ``job_id`` and ``kernel`` (the kernel process's
+    id) go into the bundle's JSON (:data:`TABLE_MIME_TYPE`), which the labextension renders.
     """
 
     def __init__(self, result: Any, *, mode: str, max_rows: int, refresh_interval_s: float,
                  template: str | None = None,
                  job: Callable[[], TrackedJob | None] = lambda: None,
                  bind: Callable[[pd.DataFrame], None] | None = None,
-                 publish: Callable[[dict[str, str]], Any] = _display):
+                 publish: Callable[[dict[str, Any]], Any] = _display,
+                 job_id: str | None = None, kernel: str | None = None,
+                 share: Callable[[str, bool], None] | None = None):
         self.view = LiveView(mode=mode, max_rows=max_rows, template=template)
         self.refresh_interval_s = refresh_interval_s
         self._result: Any = result
         self._job = job
         self._bind = bind
         self._publish = publish
+        self._share = share
+        self.job_id = job_id
+        self.kernel = kernel
         self._version = -1
         self.snapshot: Snapshot | None = None
         self.refreshed_at: float | None = None
@@ -184,15 +193,25 @@ class LiveTable:
 
     # ----------------------------------------------------------------- display
 
-    def bundle(self) -> dict[str, str]:
-        return self.view.bundle(self.snapshot, self._job(), refreshed_at=self.refreshed_at,
-                                final=self._final, body=self._final_body)
+    def bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = self.view.bundle(
+            self.snapshot, self._job(), refreshed_at=self.refreshed_at, final=self._final,
+            body=self._final_body)
+        if self.job_id is not None:
+            # Our renderer shows the bundle's HTML, live through the jobs comm.
+            bundle = {TABLE_MIME_TYPE: {
+                "version": PAYLOAD_VERSION, "kernel": self.kernel, "job_id": self.job_id,
+                "final": self._final, "observed_ms": int(time.time() * 1000)}, **bundle}
+        return bundle
 
     def _show(self) -> None:
         if self._handle is None:
             return
         try:
-            self._handle.update(self.bundle(), raw=True)
+            bundle = self.bundle()
+            self._handle.update(bundle, raw=True)
+            if self._share is not None:
+                self._share(bundle["text/html"], self._final)
         except Exception:  # e.g. the kernel is shutting down; the next refresh tries again
             log.debug("updating the live table's display failed", exc_info=True)
 

@@ -111,7 +111,8 @@ _NOTE_HTML = {
 
 
 class LiveView:
-    """What one live table shows, as a display bundle (text/plain and text/html)."""
+    """What one live table shows, as a display bundle (text/plain and text/html; the live
+    table adds our MIME type, whose renderer shows the HTML)."""
 
     def __init__(self, *, mode: str, max_rows: int, template: str | None):
         self.mode = mode

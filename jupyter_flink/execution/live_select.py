@@ -78,7 +78,9 @@ def run_live_select(run: CellRun, tenv: Any, statement: Statement, *, session: F
     live = LiveTable(live_result, mode=mode, max_rows=max_rows,
                      refresh_interval_s=props.refresh_interval_ms / 1000,
                      template=props.template,
-                     job=lambda: tracker.registry.get(job_id), bind=bind_frame)
+                     job=lambda: tracker.registry.get(job_id), bind=bind_frame,
+                     job_id=job_id, kernel=launcher.displays.kernel.instance,
+                     share=launcher.displays.table_share(job_id))
     try:
         job = launcher.track(run, job_id, batch=False)
     except JobError:

@@ -2,7 +2,8 @@
 
 The magics only parse and render; this service holds the parts they call: the session (JVM,
 cluster, environments), the job tracker and its REST clients, the recorder (journal and
-comm), job control, the status outputs, automatic savepoints and the paragraph executor.
+comm), job control, the status outputs and the jobs comm that keeps frontends up to date,
+the health monitor, automatic savepoints and the paragraph executor.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..display.job_comm import JobSubscriptions
+from ..display.job_facts import KernelFacts
 from ..display.job_status import ClusterAddress, JobDisplays
 from ..flink.session import FlinkSession
 from ..jobs.autosave import AutoSavepointJobs
 from ..jobs.clients import Endpoint, RestClients
 from ..jobs.control import JobControl, StopOutcome
+from ..jobs.health import HealthMonitor
 from ..jobs.tracker import JobTracker
 from ..kernel.cell import kernel_id, notebook_moved
 from ..recording.recorder import Recorder
 from ..server.endpoints import UiEndpoint, remove_endpoint, write_endpoint
 from .executor import ParagraphExecutor
+from .job_actions import JobActions
 
 __all__ = ["FlinkService", "ServiceSettings"]
 
@@ -64,12 +69,26 @@ class FlinkService:
             notify_every_s=settings.status_refresh_interval_s,
             idle_notify_every_s=settings.uptime_refresh_interval_s)
         self.control = JobControl(self.tracker)
+        clients = self.tracker.clients
+        # Metrics only for the jobs whose outputs a frontend shows (the jobs comm says which)
+        self.health = HealthMonitor(lambda: clients.get("health"),
+                                    get_job=self.tracker.registry.get)
+        self.tracker.subscribe(self.health)
         self.displays = JobDisplays(self.tracker.registry.get, self.cluster_address,
                                     min_update_interval_s=settings.status_refresh_interval_s,
-                                    uptime_only_every_s=settings.uptime_refresh_interval_s)
-        self.tracker.subscribe(self.displays)
+                                    uptime_only_every_s=settings.uptime_refresh_interval_s,
+                                    kernel=KernelFacts(cluster=self._cluster_kind),
+                                    health=self.health.health)
+        self.health.on_sample = self.displays.sampled
         self.executor = ParagraphExecutor(self.session, self.control, self.displays,
                                           say=say, bind=bind)
+        self.subscriptions = JobSubscriptions(
+            self.displays, jobs=self.tracker.registry.all, health=self.health,
+            act=JobActions(self.control, self.executor.default_savepoint_dir,
+                           lambda: clients.get("actions")))
+        self.displays.share = self.subscriptions
+        self.subscriptions.listen()
+        self.tracker.subscribe(self.displays)
         self.autosave = AutoSavepointJobs(self.control, self.executor.default_savepoint_dir)
         self.tracker.subscribe(self.autosave)
 
@@ -117,6 +136,9 @@ class FlinkService:
         return ClusterAddress(self.session.rest_url,
                               browsable=not self.session.needs_client_certificate())
 
+    def _cluster_kind(self) -> str:
+        return "remote" if self.session.remote else "embedded"
+
     def endpoint(self) -> Endpoint:
         """Where the kernel reaches Flink's REST API now."""
         headers: Mapping[str, str] = self.session.rest_headers()
@@ -132,6 +154,8 @@ class FlinkService:
             if stop_jobs or self.session.cluster_is_local():
                 outcomes = self.control.stop_all()
         self.autosave.close()
+        self.subscriptions.close()
+        self.health.close()
         self.tracker.close()
         if settled:
             self.session.close()

@@ -42,6 +42,10 @@ LOCAL_CLUSTER_DEFAULTS: Mapping[str, str] = {
     # (default 5 min): an unread result must not hold up a kernel shutdown for long.
     "rest.async.store-duration": "30 s",
     **LOCAL_MEMORY_DEFAULTS,  # managed and network memory sized for a laptop (memory.py)
+    # Metrics are fetched from the task managers only when the REST API is asked for them,
+    # at most this often (default 10 s): the health charts of the outputs on screen sample
+    # every 3 s (jobs/health.py).
+    "metrics.fetcher.update-interval": "1 s",
 }
 # The embedded cluster runs code as the notebook's user: only this kernel may reach it.
 # Loopback binds keep other machines out; mutual TLS (the kernel's own key pair, tls.py)

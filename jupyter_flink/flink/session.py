@@ -222,8 +222,10 @@ class FlinkSession:
         if self.cluster.is_local:
             return (f"Embedded Flink cluster running; its REST API and web UI are at "
                     f"{self.cluster.rest_url}, on the loopback interface and with mutual TLS: "
-                    "only clients holding this kernel's certificate get in, so only this "
-                    "kernel reaches them, not a browser. From the notebook: %flink.jobs, "
+                    "only clients holding this kernel's certificate get in. Your browser "
+                    "opens the web UI through the Jupyter server, behind its login (the "
+                    "'Flink UI' link of a job's output, or jupyter-flink/ui/<kernel id>/ "
+                    "under the server's URL); from the notebook: %flink.jobs, "
                     "%flink.checkpoints and the jobs' status outputs.")
         tls = self.cluster.client_tls()
         how = " with a client certificate" if tls is not None and tls.certificate else ""

@@ -1,9 +1,10 @@
 """One REST client per thread that talks to Flink, each closed only when nobody uses it.
 
-Three threads call Flink's REST API: the kernel's (cells and magics), the job poller and the
-automatic savepoints. Each gets a client of its own: the kernel thread's can be cut off by
-an interrupt mid-request (its pool is then dropped, see :meth:`RestClients.drop`), the
-poller's must fail fast (no retries, a short timeout: it has its own backoff), and none may be
+Several threads call Flink's REST API: the kernel's (cells and magics), the job poller, the
+health monitor, the automatic savepoints and the jobs panel's actions. Each gets a client of
+its own: the kernel thread's can be cut off by an interrupt mid-request (its pool is then
+dropped, see :meth:`RestClients.drop`), the poller's and the health monitor's must fail fast
+(no retries, a short timeout: they try again next round), and none may be
 closed under another thread's request. A client is rebuilt when the cluster's address
 changes (a restarted embedded cluster listens on a new port); :meth:`RestClients.close` runs
 at shutdown, after the threads that used them stopped.
@@ -33,8 +34,8 @@ class Endpoint:
 
 
 class RestClients:
-    """The REST clients of one kernel, by role: ``kernel``, ``poller``, ``autosave`` or
-    ``probe`` (a quick look whether the cluster answers)."""
+    """The REST clients of one kernel, by role: ``kernel``, ``poller``, ``health``,
+    ``autosave``, ``actions`` or ``probe`` (a quick look whether the cluster answers)."""
 
     def __init__(self, endpoint: Callable[[], Endpoint]):
         self._endpoint = endpoint
@@ -75,7 +76,7 @@ class RestClients:
     @staticmethod
     def _make(role: str, endpoint: Endpoint) -> FlinkRestClient:
         options = dict(endpoint.client_options)
-        if role in ("poller", "probe"):
+        if role in ("poller", "probe", "health"):
             # An unreachable cluster must show up quickly, not after retries per job.
             options.update(timeout=POLL_TIMEOUT_S, retry=NoRetry())
         return FlinkRestClient(endpoint.url, headers=dict(endpoint.headers), **options)

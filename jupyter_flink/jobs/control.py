@@ -46,32 +46,39 @@ class JobControl:
     def __init__(self, tracker: JobTracker):
         self.tracker = tracker
 
-    def cancel(self, job_id: str) -> StopOutcome:
-        """Cancel as a cell does: with a savepoint if the cell set savepointDir."""
+    def cancel(self, job_id: str, *, rest: FlinkRestClient | None = None) -> StopOutcome:
+        """Cancel as a cell does: with a savepoint if the cell set savepointDir.
+
+        ``rest``: the client of the calling thread, if not the kernel's (as for all below).
+        """
         job = self._get(job_id)
+        rest = rest or self.tracker.rest
         if job.ended:
             return StopOutcome(job, None, f"Job {job.name} had already ended ({job.state}).")
         if job.savepoint_dir:
             try:
-                return self._stop_with_savepoint(job, job.savepoint_dir, origin="cancel")
+                return self._stop_with_savepoint(job, job.savepoint_dir, rest, origin="cancel")
             except (RestError, JobError) as exc:
                 reason = getattr(exc, "message", str(exc))
-                self._cancel_plain(job)
+                self._cancel_plain(job, rest)
                 ended = self._after_end(job, f"The savepoint of job {job.name} failed "
-                                             f"({reason}); the job was cancelled without one.")
+                                             f"({reason}); the job was cancelled without one.",
+                                        rest)
                 message = f"{ended.notice} {self._what_remains(ended)}"
                 return StopOutcome(self.tracker.apply(job.job_id, notice=message) or ended,
                                    None, message)
-        self._cancel_plain(job)
+        self._cancel_plain(job, rest)
         message = f"Job {job.name} was cancelled."
-        return StopOutcome(self._after_end(job, message), None, message)
+        return StopOutcome(self._after_end(job, message, rest), None, message)
 
-    def stop(self, job_id: str, target_dir: str) -> StopOutcome:
+    def stop(self, job_id: str, target_dir: str, *,
+             rest: FlinkRestClient | None = None) -> StopOutcome:
         """Stop with a savepoint; if the savepoint fails the job keeps running (and we say so)."""
         job = self._get(job_id)
         if job.ended:
             raise JobError(f"Job {job.name} has already ended ({job.state}).", job_id=job_id)
-        return self._stop_with_savepoint(job, target_dir, origin="stop")
+        return self._stop_with_savepoint(job, target_dir, rest or self.tracker.rest,
+                                         origin="stop")
 
     def savepoint(self, job_id: str, target_dir: str, *, origin: str = "manual",
                   rest: FlinkRestClient | None = None) -> str:
@@ -109,14 +116,13 @@ class JobControl:
             raise JobError(f"Job {job_id} is not tracked by this kernel.", job_id=job_id)
         return job
 
-    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str, *,
-                             origin: str) -> StopOutcome:
-        rest = self.tracker.rest
+    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str, rest: FlinkRestClient,
+                             *, origin: str) -> StopOutcome:
         request = rest.trigger_stop_with_savepoint(job.job_id, target_dir)
         location = rest.wait_for_savepoint(job.job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
         self._record_savepoint(job, location, origin)
         message = f"Job {job.name} was stopped with savepoint {location}."
-        return StopOutcome(self._after_end(job, message), location, message)
+        return StopOutcome(self._after_end(job, message, rest), location, message)
 
     def _record_savepoint(self, job: TrackedJob, location: str, origin: str) -> None:
         self.tracker.registry.update(job.job_id, savepoint_path=location)
@@ -134,19 +140,19 @@ class JobControl:
                     f"previous savepoint, {job.savepoint_path}.")
         return "No checkpoint or savepoint of it remains: its next run starts without state."
 
-    def _cancel_plain(self, job: TrackedJob) -> None:
+    def _cancel_plain(self, job: TrackedJob, rest: FlinkRestClient) -> None:
         try:
-            self.tracker.rest.cancel(job.job_id)
+            rest.cancel(job.job_id)
         except RestError as exc:
             if exc.status != 404:  # 404: it is gone already
                 raise JobError(f"Cancelling job {job.name} failed: {exc.message}",
                                job_id=job.job_id, details=exc.body) from exc
 
-    def _after_end(self, job: TrackedJob, message: str) -> TrackedJob:
+    def _after_end(self, job: TrackedJob, message: str, rest: FlinkRestClient) -> TrackedJob:
         """Wait for the job to end, then show the final state with ``message``."""
         try:
-            state = self.tracker.rest.wait_for_job_state(job.job_id, set(TERMINAL_STATES),
-                                                         timeout=END_TIMEOUT_S)
+            state = rest.wait_for_job_state(job.job_id, set(TERMINAL_STATES),
+                                            timeout=END_TIMEOUT_S)
         except RestError:
             state = job.state
         updated = self.tracker.apply(job.job_id, state=state, notice=message) or job

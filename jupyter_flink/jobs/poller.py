@@ -31,15 +31,22 @@ from typing import Any
 from ..errors import RestError
 from ..rest import (
     CheckpointInfo,
+    CheckpointStat,
     FlinkRestClient,
     JobNotFound,
     RestoreInfo,
+    SlotCounts,
+    TaskCounts,
     checkpoint_counts,
+    checkpoint_history,
     failure_count,
     latest_checkpoint,
+    latest_failed_checkpoint,
     latest_failure,
     restore_failure,
     restored_from,
+    slot_counts,
+    task_counts,
 )
 from .registry import LOST, TERMINAL_STATES
 
@@ -71,6 +78,11 @@ class Observation:
     failures: int | None = None  # entries in the exception history; None: not asked
     last_failure: str | None = None
     restore_failed: bool = False  # the latest failure was one of restoring saved state
+    tasks: TaskCounts | None = None  # from the jobs overview (None: not in it)
+    slots: SlotCounts | None = None  # the cluster's, asked only while tasks wait for one
+    # Flink's checkpoint history, newest first; None: unchanged since the last observation
+    history: tuple[CheckpointStat, ...] | None = None
+    last_failed: CheckpointStat | None = None  # the newest failed checkpoint Flink lists
 
 
 @dataclass
@@ -93,6 +105,7 @@ class _Watch:
     details_at: float = -math.inf  # time.monotonic() when they were read
     details_wanted: bool = False  # poll_now: read them in the next round
     watched_at: float = field(default_factory=time.monotonic)
+    history_counts: tuple[int, int] = (-1, -1)  # (completed, failed) at the last history read
 
 
 class JobPoller:
@@ -112,6 +125,7 @@ class JobPoller:
         self._overview: dict[str, dict] = {}  # the last jobs overview, by job id
         self._overview_at = -math.inf  # time.monotonic() when it was read
         self._overview_wanted = False  # poll_now: read it afresh in the next round
+        self._slots: tuple[float, SlotCounts] | None = None  # (when, what) /overview said
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -255,8 +269,13 @@ class JobPoller:
                 entry = {"state": LOST}
         state = str(entry.get("state", "UNKNOWN"))
         start, end = entry.get("start-time"), entry.get("end-time")
+        tasks = task_counts(entry)
+        # Tasks that wait for a slot: say how many the cluster has (one request per interval)
+        slots = self._cluster_slots() if tasks is not None and tasks.scheduled and \
+            state in ("CREATED", "RUNNING") else None
         base = Observation(state, start if start and start > 0 else None,
-                           end if end and end > 0 else None, observed_at=time.time())
+                           end if end and end > 0 else None, observed_at=time.time(),
+                           tasks=tasks, slots=slots)
         if watch.checkpointing is None and state == "RUNNING":
             interval_ms = self.rest.checkpoint_interval_ms(watch.job_id)
             watch.checkpointing = interval_ms is not None
@@ -274,7 +293,8 @@ class JobPoller:
             assert known is not None  # read when the job was first seen
             return replace(known, state=state, start_time_ms=base.start_time_ms,
                            end_time_ms=base.end_time_ms, observed_at=base.observed_at,
-                           failures=None, last_failure=None, restore_failed=False)
+                           failures=None, last_failure=None, restore_failed=False,
+                           tasks=base.tasks, slots=base.slots, history=None)
         watch.details_wanted = False
         watch.details_at = now
         observation = self._details(watch, base)
@@ -315,12 +335,28 @@ class JobPoller:
             # older than the history: read after it, a failure in between makes the count
             # low for a round (corrected later), never high.
             state = self.rest.job_status(watch.job_id)
+        history = None
+        if (counts.completed, counts.failed) != watch.history_counts:  # one ended since
+            watch.history_counts = (counts.completed, counts.failed)
+            history = checkpoint_history(checkpoints)
         return Observation(
             state, base.start_time_ms, base.end_time_ms,
             completed=counts.completed, failed=counts.failed, in_progress=counts.in_progress,
             restored=counts.restored, latest=latest_checkpoint(checkpoints),
             restored_from=restored_from(checkpoints), observed_at=time.time(),
-            failures=failures, last_failure=last_failure, restore_failed=restore_failed)
+            failures=failures, last_failure=last_failure, restore_failed=restore_failed,
+            tasks=base.tasks, slots=base.slots, history=history,
+            last_failed=latest_failed_checkpoint(checkpoints))
+
+    def _cluster_slots(self) -> SlotCounts | None:
+        """The cluster's task slots (GET /overview), at most once per interval."""
+        now = time.monotonic()
+        if self._slots is None or now - self._slots[0] >= self.interval_s:
+            try:
+                self._slots = (now, slot_counts(self.rest.overview()))
+            except RestError:
+                return None
+        return self._slots[1]
 
     def _failures(self, watch: _Watch, state: str, restored: int
                   ) -> tuple[int | None, str | None, bool]:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..rest import CheckpointStat, SlotCounts, TaskCounts
+
 # The cluster no longer knows the job (e.g. it was restarted without high availability).
 LOST = "LOST"
 # Flink's JobStatus values in which a job will not change any more, and ours.
@@ -65,6 +67,14 @@ class TrackedJob:
     unreachable_since: float | None = None  # time.time() of the first failed poll in a row
     recording_problem: str | None = None  # the journal cannot be written, and where to instead
     restore_failed: str | None = None  # the saved state did not fit: why, in one line
+    tasks: TaskCounts | None = None  # how many tasks run (the jobs overview)
+    slots: SlotCounts | None = None  # the cluster's slots, known while tasks wait for one
+    checkpoint_duration_ms: int | None = None  # of the latest completed checkpoint
+    checkpoint_size: int | None = None  # bytes of state the latest completed one covers
+    checkpoint_failure: str | None = None  # why the last failed checkpoint failed, one line
+    checkpoint_failure_ms: int | None = None  # when it failed (epoch ms)
+    last_failed_checkpoint_id: int | None = None  # Flink's id of it, if Flink listed it
+    recent_checkpoints: tuple[CheckpointStat, ...] = ()  # Flink's history, newest first
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

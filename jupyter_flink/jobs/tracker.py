@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from ..errors import JobError, RestError
 from ..recording.record import history_entry
 from ..recording.recorder import CellRecord, Recorder
-from ..rest import FlinkRestClient, latest_failure, restore_failure
+from ..rest import FlinkRestClient, latest_failure, restore_failure, slot_counts, task_counts
 from .clients import RestClients
 from .observations import UNREACHABLE, changes_from
 from .poller import JobPoller, Observation
@@ -42,6 +42,7 @@ MAX_NOTIFICATIONS_PER_S = 5.0  # non-urgent job_changed calls, all jobs together
 # settings): told later than their throttle would hold it, a status output never needs to
 # start a timer thread to send an update later.
 NOTIFY_MARGIN_S = 0.25
+SLOT_WAIT_S = 2.0  # tasks waiting for a slot this long, on a cluster with none free: say so
 
 
 class JobListener(Protocol):
@@ -349,12 +350,14 @@ class JobTracker:
     # ----------------------------------------------------------------- waiting
 
     def wait_until_running(self, job_id: str, timeout: float | None = None) -> TrackedJob:
-        """Block until the job and all its tasks run (or it ended), up to ``timeout``
-        (default: :attr:`startup_timeout_s`); the cell then returns showing that state."""
+        """Block until the job and all its tasks run (or it ended, or its tasks wait for slots
+        the cluster does not have free), up to ``timeout`` (default:
+        :attr:`startup_timeout_s`); the cell then returns showing that state."""
         deadline = time.monotonic() + (self.startup_timeout_s if timeout is None else timeout)
         state: str | None = None
         tracked = self.registry.get(job_id)
         restoring = bool(tracked and tracked.restored_from)
+        slots = _SlotWait()
         while True:
             try:
                 details = self.rest.job(job_id)
@@ -365,12 +368,17 @@ class JobTracker:
             tasks_up = all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices)
             if state in ENDING_STATES or (state == "RUNNING" and vertices and tasks_up):
                 break
+            if slots.hopeless(vertices, self.rest):
+                break  # its status output says so, and keeps following it
             if restoring and state in ("RESTARTING", "FAILING") and self._unfit(job_id):
                 return self._must_get(job_id)
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        job = (self.apply(job_id, state=state) if state else None) or self._must_get(job_id)
+        # What it waited for shows at once (the poller's task counts may be a round old)
+        tasks = task_counts(details) if state and details else None
+        changes: dict[str, Any] = {"state": state, **({"tasks": tasks} if tasks else {})}
+        job = (self.apply(job_id, **changes) if state else None) or self._must_get(job_id)
         self._changed(job, urgent=True)
         self.poller.poll_now(job_id)
         return job
@@ -417,3 +425,29 @@ class JobTracker:
         if poller is not None:
             poller.close()
         self.clients.close()
+
+
+class _SlotWait:
+    """Whether a starting job's tasks wait for slots the cluster does not have free.
+
+    Flink's default scheduler keeps such tasks SCHEDULED until a slot frees up (or
+    ``slot.request.timeout``, 5 min, fails the job): the cell need not wait that long.
+    """
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.asked_at = 0.0
+
+    def hopeless(self, vertices: list[dict[str, Any]], rest: FlinkRestClient) -> bool:
+        now = time.monotonic()
+        if not any((vertex.get("tasks") or {}).get("SCHEDULED") for vertex in vertices):
+            self.since = None
+            return False
+        self.since = self.since or now
+        if now - self.since < SLOT_WAIT_S or now - self.asked_at < 1.0:
+            return False
+        self.asked_at = now
+        try:
+            return slot_counts(rest.overview()).available == 0
+        except RestError:
+            return False

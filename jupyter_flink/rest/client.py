@@ -33,7 +33,7 @@ from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient, Verify, decode
 from .retry import RetryPolicy
 from .traces import mentions_missing_job
 from .transport import Transport
-from .views import SavepointStatus
+from .views import SavepointStatus, aggregated_metrics, metric_names
 from .views import checkpoint_interval_ms as interval_from_config
 from .waits import GLOBALLY_TERMINAL_STATES, Waits
 
@@ -174,6 +174,33 @@ class FlinkRestClient(Waits):
         path = f"{_job_path(job_id)}/checkpoints/details/{int(checkpoint_id)}"
         return self._get(path, job_id=job_id, only_jobs_404=False)
 
+    def vertex_metric_names(self, job_id: str, vertex_id: str) -> tuple[str, ...]:
+        """GET /jobs/{id}/vertices/{vertex}/subtasks/metrics -> 200: the metrics its subtasks
+        report (task metrics like ``numRecordsIn``, and ``<operator>.<metric>`` ones).
+
+        Empty until the JobManager has fetched the task's metrics once
+        (``metrics.fetcher.update-interval``).
+        """
+        return metric_names(self._get_list(_vertex_path(job_id, vertex_id) +
+                                           "/subtasks/metrics", job_id))
+
+    def vertex_metrics(self, job_id: str, vertex_id: str, names: Collection[str],
+                       aggregations: Collection[str] = ("min", "max", "sum")
+                       ) -> dict[str, dict[str, float]]:
+        """GET /jobs/{id}/vertices/{vertex}/subtasks/metrics?get=..&agg=.. -> 200: each metric
+        aggregated over the vertex's subtasks (see ``aggregated_metrics``).
+
+        One request serves the rates, busy and backpressured times and the input watermark
+        of a vertex (``/backpressure`` and ``/watermarks`` report the same metrics per
+        subtask). Flink serves what it fetched from the task managers last, refreshed at most
+        every ``metrics.fetcher.update-interval`` (10 s by default) and only when asked.
+        """
+        if not names:
+            return {}
+        params = {"get": ",".join(names), "agg": ",".join(aggregations)}
+        return aggregated_metrics(self._get_list(
+            _vertex_path(job_id, vertex_id) + "/subtasks/metrics", job_id, params=params))
+
     def cancel(self, job_id: str) -> bool:
         """PATCH /jobs/{id}?mode=cancel -> 202 (True): cancellation has started.
 
@@ -243,6 +270,17 @@ class FlinkRestClient(Waits):
         _, answer = self._call("POST", path, accepted=(202,), json=body, job_id=job_id)
         return str(self._require(answer, "request-id", "POST", path))
 
+    def _get_list(self, path: str, job_id: str, params: Mapping[str, str] | None = None
+                  ) -> list[Any]:
+        """GET an endpoint that answers with a JSON array; a 404 names a missing job or
+        vertex (JobNotFound only for a missing job)."""
+        _, body = self._call("GET", path, accepted=(200,), job_id=job_id, params=params,
+                             only_jobs_404=False)
+        if not isinstance(body, list):
+            raise RestError(f"Flink answered GET {path} with {type(body).__name__}, not a "
+                            "list.", status=200, body=str(body))
+        return body
+
     def _get(self, path: str, *, job_id: str | None = None, only_jobs_404: bool = True) -> Any:
         _, body = self._call("GET", path, accepted=(200,), job_id=job_id,
                              only_jobs_404=only_jobs_404)
@@ -299,6 +337,11 @@ def _job_path(job_id: str) -> str:
         raise JobNotFound(f"{job_id!r} is not a Flink job id (32 hexadecimal digits).",
                           job_id=str(job_id))
     return f"/jobs/{job_id}"
+
+
+def _vertex_path(job_id: str, vertex_id: str) -> str:
+    """``/jobs/{id}/vertices/{vertex}``; a malformed vertex id is a ValueError."""
+    return f"{_job_path(job_id)}/vertices/{_hex32(vertex_id, 'vertex id')}"
 
 
 def _hex32(value: str, what: str) -> str:

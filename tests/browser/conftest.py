@@ -3,7 +3,9 @@
 ``jupyter_server``  JupyterLab on 127.0.0.1 and a free port, with its own root dir, lab settings,
                     workspaces and a kernel spec dir first on JUPYTER_PATH (``python3`` is this
                     interpreter's ipykernel; ``flink`` comes from tests/conftest.py); stopped
-                    with its kernels at the end. Helpers: REST calls, reading a saved notebook.
+                    with its kernels at the end. It serves the labextension this checkout built
+                    (``jupyter_flink/labextension``), not a copy installed earlier. Helpers:
+                    REST calls, reading a saved notebook.
 ``browser_page``    a Playwright page in Debian's Chromium (never a downloaded browser); its
                     screenshot and console log go to ``test-artifacts/`` at the end.
 ``lab``             both, with user-level helpers: open a notebook, wait for its kernel, run a
@@ -36,7 +38,9 @@ import nbformat
 import psutil
 import pytest
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+BUILT_EXTENSION = ROOT / "jupyter_flink" / "labextension"  # labextension/'s build output
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -109,9 +113,22 @@ class JupyterServer:
         return response
 
     def read_notebook(self, path: str) -> dict[str, Any]:
-        """The notebook as saved on the server, through the contents API."""
-        content = self.api("GET", f"contents/{quote(path)}", params={"content": 1}).json()
-        return dict(content["content"])
+        """The notebook as saved on the server, through the contents API.
+
+        jupyter_server writes a notebook in place (keeping a backup until it is done), so a
+        read while a save is under way (the labextension saves after a metadata update) may
+        find it empty: then read again.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                content = self.api("GET", f"contents/{quote(path)}",
+                                   params={"content": 1}).json()
+                return dict(content["content"])
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 400 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def write_notebook(self, path: str, notebook: nbformat.NotebookNode) -> None:
         """Write a notebook file below the root dir (before a page opens it)."""
@@ -135,6 +152,16 @@ def _write_kernelspec(data_dir: Path) -> None:
         "metadata": {"debugger": False},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def _this_checkouts_extension(target: Path) -> list[str]:
+    """A labextensions dir with this checkout's build of ours: JupyterLab takes the first
+    ``jupyter-flink`` it finds, and extra_labextensions_path comes before the installed ones
+    (a worktree's or a stale build would otherwise be tested instead)."""
+    if not (BUILT_EXTENSION / "package.json").exists():
+        return []  # not built: the installed one (pip install -e . builds it)
+    shutil.copytree(BUILT_EXTENSION, target / "jupyter-flink")
+    return [f"--LabApp.extra_labextensions_path={target}"]
 
 
 def _write_lab_settings(settings_dir: Path) -> None:
@@ -204,6 +231,7 @@ def jupyter_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[J
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
         "--LabApp.expose_app_in_browser=True",
+        *_this_checkouts_extension(home / "labextensions"),
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI and containers run as root
@@ -332,6 +360,18 @@ class Lab:
                 return !!panel && panel.context.isReady && panel.content.widgets.length > 0;
             }}""",
             timeout=timeout * 1000,
+        )
+        # Saves under way, the user's or the labextension's (it saves after a metadata update)
+        self.page.evaluate(
+            f"""() => {{
+                const context = {self.panel_js}.context;
+                if (context.__jfCounting) return;
+                context.__jfCounting = true;
+                window.__jfSavesInFlight = 0;
+                context.saveState.connect((_, state) => {{
+                    window.__jfSavesInFlight += state === 'started' ? 1 : -1;
+                }});
+            }}"""
         )
         panel_id = self.page.evaluate(f"{self.panel_js}.id")
         self.page.evaluate("id => window.jupyterapp.shell.activateById(id)", panel_id)
@@ -472,10 +512,12 @@ class Lab:
         timeout: float = 30,
         what: str = "the saved notebook to match",
     ) -> dict[str, Any]:
-        """Save and read ``path`` back until ``predicate(notebook)`` holds; return the notebook."""
+        """Save (unless the notebook has no unsaved changes: the labextension saves after a
+        metadata update when nothing else was unsaved) and read ``path`` back until
+        ``predicate(notebook)`` holds; return the notebook."""
         deadline = time.monotonic() + timeout
         while True:
-            self.save()
+            self.save_if_dirty()
             notebook = self.server.read_notebook(path)
             if predicate(notebook):
                 return notebook
@@ -486,13 +528,41 @@ class Lab:
                 )
             self.page.wait_for_timeout(250)  # let the page handle kernel messages meanwhile
 
+    def is_dirty(self) -> bool:
+        """Whether the open notebook has unsaved changes (JupyterLab's dirty flag)."""
+        return bool(self.page.evaluate(f"{self.panel_js}.context.model.dirty"))
+
+    def wait_for_saves(self, timeout: float = 30) -> None:
+        """Wait until no save of the open notebook is under way."""
+        self.page.wait_for_function("() => !window.__jfSavesInFlight",
+                                    timeout=timeout * 1000)
+
+    def save_if_dirty(self, timeout: float = 30) -> None:
+        """Save as Ctrl+S does (docmanager:save) if the notebook has unsaved changes, once no
+        other save is under way; check and save at once, so that the labextension's own save
+        cannot start in between (two saves at once make JupyterLab see a conflict)."""
+        self.page.evaluate(
+            f"""async timeout => {{
+                const context = {self.panel_js}.context;
+                const until = Date.now() + timeout;
+                while (window.__jfSavesInFlight && Date.now() < until) {{
+                    await new Promise(resolve => setTimeout(resolve, 50));
+                }}
+                if (context.model.dirty) {{
+                    await window.jupyterapp.commands.execute('docmanager:save');
+                }}
+            }}""",
+            timeout * 1000,
+        )
+
     # Evidence
 
-    def screenshot(self, name: str) -> Path:
-        """Save a screenshot as ``test-artifacts/<test>-<name>.png``."""
+    def screenshot(self, name: str, page: Any = None) -> Path:
+        """Save a screenshot (of ``page``, default the lab's) as
+        ``test-artifacts/<test>-<name>.png``."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{self._stem}-{name}.png"
-        self.page.screenshot(path=str(path))
+        (page or self.page).screenshot(path=str(path))
         return path
 
 

@@ -193,6 +193,26 @@ class KernelDriver:
                    for cell, flink in updates_in(data).items()]
         return [u for u in updates if cell_id is None or u["cell_id"] == cell_id]
 
+    def open_comm(self, target_name: str, data: dict[str, Any]) -> str:
+        """Open a comm to the kernel as a frontend does; returns its id."""
+        comm_id = uuid.uuid4().hex
+        self.client.shell_channel.send(self.client.session.msg(
+            "comm_open", {"comm_id": comm_id, "target_name": target_name, "data": data}))
+        return comm_id
+
+    def comm_send(self, comm_id: str, data: dict[str, Any]) -> None:
+        self.client.shell_channel.send(self.client.session.msg(
+            "comm_msg", {"comm_id": comm_id, "data": data}))
+
+    def comm_close(self, comm_id: str) -> None:
+        self.client.shell_channel.send(self.client.session.msg(
+            "comm_close", {"comm_id": comm_id, "data": {}}))
+
+    def comm_messages(self, comm_id: str) -> list[dict[str, Any]]:
+        """The data of every message the kernel sent on ``comm_id`` so far, in order."""
+        return [m["content"]["data"] for m in self.iopub
+                if m["msg_type"] == "comm_msg" and m["content"].get("comm_id") == comm_id]
+
     def display_updates(self, display_id: str) -> list[dict[str, Any]]:
         return [m["content"]["data"] for m in self.iopub
                 if m["msg_type"] == "update_display_data"

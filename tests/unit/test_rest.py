@@ -906,3 +906,118 @@ def test_latest_failure_view() -> None:
 ])
 def test_summarize_java_trace(text: str, summary: str) -> None:
     assert summarize_java_trace(text) == summary
+
+
+# --- vertices, metrics and the views the health charts use -------------------------------
+
+VERTEX = "cbc357ccb763df2852fee8c4fc7d55f2"
+SINK_VERTEX = "f6dc7f4d2283f4605b127b9364e21148"
+# Trimmed from GET /jobs/{id} of "INSERT INTO snk SELECT k, COUNT(*) FROM src GROUP BY k"
+JOB_DETAILS = {
+    "jid": JOB, "name": "agg", "state": "RUNNING",
+    "vertices": [
+        {"id": VERTEX, "name": "Source: src[1] -> Calc[2] -> WatermarkAssigner[3] -> Calc[4]",
+         "parallelism": 1, "status": "RUNNING"},
+        {"id": SINK_VERTEX, "name": "GroupAggregate[6] -> snk[7]: Writer", "parallelism": 2,
+         "status": "RUNNING"},
+    ],
+    "plan": {"jid": JOB, "nodes": [
+        {"id": SINK_VERTEX, "parallelism": 2,
+         "inputs": [{"id": VERTEX, "num": 0, "ship_strategy": "HASH"}]},
+        {"id": VERTEX, "parallelism": 1},
+    ]},
+}
+METRIC_NAMES = [{"id": name} for name in (
+    "Source__src[1].numRecordsOut", "Calc[2].numRecordsOut", "numRecordsOut", "numRecordsIn",
+    "busyTimeMsPerSecond", "backPressuredTimeMsPerSecond")]
+AGGREGATED = [
+    {"id": "busyTimeMsPerSecond", "min": "NaN", "max": "NaN", "sum": "NaN"},
+    {"id": "backPressuredTimeMsPerSecond", "min": 0.0, "max": 1000.0, "sum": 1000.0},
+    {"id": "currentInputWatermark", "min": -9.223372036854776e18, "max": 1795978263933.0},
+    {"id": "Source__src[1].numRecordsOut", "min": 2600.0, "max": 2600.0, "sum": 2600.0},
+]
+
+
+def test_vertex_metric_endpoints(flink, client) -> None:
+    path = f"/jobs/{JOB}/vertices/{VERTEX}/subtasks/metrics"
+    flink.on("GET", path, (200, METRIC_NAMES))
+    assert client.vertex_metric_names(JOB, VERTEX)[0] == "Source__src[1].numRecordsOut"
+    flink.on("GET", path, (200, AGGREGATED))
+    metrics = client.vertex_metrics(JOB, VERTEX, ["busyTimeMsPerSecond", "a.b"])
+    assert flink.requests[-1].params == {"get": "busyTimeMsPerSecond,a.b",
+                                         "agg": "min,max,sum"}
+    # NaN and a watermark never set are left out
+    assert metrics == {"backPressuredTimeMsPerSecond": {"min": 0.0, "max": 1000.0,
+                                                        "sum": 1000.0},
+                       "currentInputWatermark": {"max": 1795978263933.0},
+                       "Source__src[1].numRecordsOut": {"min": 2600.0, "max": 2600.0,
+                                                        "sum": 2600.0}}
+    assert client.vertex_metrics(JOB, VERTEX, []) == {}  # nothing asked: no request
+    assert len(flink.requests) == 2
+    with pytest.raises(ValueError):
+        client.vertex_metrics(JOB, "../../jobs", ["x"])
+
+
+def test_vertex_metrics_of_an_unknown_job(flink, client) -> None:
+    flink.on("GET", f"/jobs/{JOB}/vertices/{VERTEX}/subtasks/metrics",
+             (404, {"errors": [f"org.apache.flink.runtime.messages.FlinkJobNotFoundException: "
+                               f"Could not find Flink job ({JOB})"]}))
+    with pytest.raises(JobNotFound):
+        client.vertex_metric_names(JOB, VERTEX)
+
+
+def test_job_graph_sources_and_sinks() -> None:
+    graph = rest_api.job_graph(JOB_DETAILS)
+    source, sink = graph.vertices
+    assert graph.sources == (source,) and graph.sinks == (sink,)
+    assert source.operators == ("Source: src[1]", "Calc[2]", "WatermarkAssigner[3]",
+                                "Calc[4]")
+    assert sink.inputs == (VERTEX,) and sink.parallelism == 2
+    assert rest_api.job_graph({}).vertices == ()
+
+
+def test_operator_metric_names_follow_flinks_spelling() -> None:
+    names = (*(entry["id"] for entry in METRIC_NAMES), "snk[7]__Writer.numRecordsIn",
+             "Sink__Print_to_Std__Out.numRecordsIn", "A" * 80 + ".numRecordsIn")
+    assert rest_api.operator_metric(names, "Source: src[1]", "numRecordsOut") == \
+        "Source__src[1].numRecordsOut"
+    assert rest_api.operator_metric(names, "snk[7]: Writer", "numRecordsIn") == \
+        "snk[7]__Writer.numRecordsIn"
+    assert rest_api.operator_metric(names, "Sink: Print to Std. Out", "numRecordsIn") == \
+        "Sink__Print_to_Std__Out.numRecordsIn"
+    assert rest_api.operator_metric(names, "A" * 100, "numRecordsIn") == \
+        "A" * 80 + ".numRecordsIn"  # Flink cuts operator names to 80 characters
+    assert rest_api.operator_metric(names, "Calc[9]", "numRecordsOut") is None
+
+
+def test_task_and_slot_counts() -> None:
+    waiting = rest_api.task_counts({"tasks": {"running": 0, "total": 20, "scheduled": 20,
+                                              "created": 0, "canceled": 0}})
+    assert waiting == rest_api.TaskCounts(total=20, running=0, scheduled=20, waiting=20)
+    assert not waiting.all_running
+    starting = rest_api.task_counts({"tasks": {"running": 3, "initializing": 1, "total": 4}})
+    assert starting is not None and starting.waiting == 1 and not starting.all_running
+    assert rest_api.task_counts({"tasks": {"running": 4, "total": 4}}).all_running
+    assert rest_api.task_counts({"state": "RUNNING"}) is None
+    details = {"status-counts": {"RUNNING": 3, "INITIALIZING": 1, "SCHEDULED": 0}}
+    assert rest_api.task_counts(details) == rest_api.TaskCounts(4, 3, 0, 1)
+    assert rest_api.slot_counts(OVERVIEW) == rest_api.SlotCounts(
+        OVERVIEW["slots-total"], OVERVIEW["slots-available"])
+
+
+def test_checkpoint_history_and_the_last_failure() -> None:
+    failed = {**COMPLETED_CHECKPOINT, "className": "failed", "id": 86, "status": "FAILED",
+              "end_to_end_duration": 600_012, "failure_message":
+              "Checkpoint expired before completing."}
+    savepoint = {**COMPLETED_CHECKPOINT, "id": 84, "is_savepoint": True}
+    checkpoints = {**CHECKPOINTS_RUNNING, "history": [failed, COMPLETED_CHECKPOINT, savepoint],
+                   "latest": {**CHECKPOINTS_RUNNING["latest"], "failed": failed}}
+    history = rest_api.checkpoint_history(checkpoints)
+    assert [(stat.id, stat.status) for stat in history] == [(86, "FAILED"), (85, "COMPLETED")]
+    last = rest_api.latest_failed_checkpoint(checkpoints)
+    assert last is not None and last.failure_message == "Checkpoint expired before completing."
+    assert last.ended_at_ms == failed["trigger_timestamp"] + 600_012
+    assert rest_api.latest_failed_checkpoint(CHECKPOINTS_RUNNING) is None
+    assert rest_api.checkpoint_history(CHECKPOINTS_DISABLED) == ()
+    latest = latest_checkpoint(CHECKPOINTS_RUNNING)
+    assert latest is not None and (latest.duration_ms, latest.state_size) == (5, 5961)
