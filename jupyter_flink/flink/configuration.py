@@ -10,6 +10,7 @@ integration's own keys by options/interpreter_keys.py.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -26,12 +27,16 @@ from ..options.interpreter_keys import (
 )
 from ..secrets import has_references, resolve_references
 from .cluster import check_embedded_settings
+from .gateway import get_gateway
+from .java_helpers import invoke_static, load_class
 
 if TYPE_CHECKING:
     from ..options.registry import OptionRegistry, Resolved
     from ..parsing.conf import ConfEntry
 
 __all__ = ["HEADERS_ENV", "HEADERS_KEY", "ConfLayer", "Configuration", "default_job_settings"]
+
+log = logging.getLogger(__name__)
 
 HEADERS_ENV = "FLINK_REST_CLIENT_HEADERS"  # read by Flink's RestClusterClient
 HEADERS_KEY = "flink.execution.remote.headers"
@@ -156,8 +161,7 @@ class Configuration:
                     raise ConfigurationError(exc.message, line=entry.line, key=entry.key,
                                              fix=exc.fix, details=exc.details) from exc
                 if is_interpreter_key(entry.key) and entry.key.endswith(".headers"):
-                    notices.extend(_export_headers(layer.interpreter[HEADERS_KEY],
-                                                   jvm_started()))
+                    _export_headers(layer.interpreter[HEADERS_KEY])
                 if notice:
                     notices.append(f"Line {entry.line}: {notice}")
             if self.interpreter_setting("flink.execution.mode", extra=layer) == "local":
@@ -165,6 +169,8 @@ class Configuration:
         except ConfigurationError:
             _restore_env(HEADERS_ENV, headers_before)  # a bad cell changes nothing
             raise
+        if os.environ.get(HEADERS_ENV) != headers_before and jvm_started():
+            notices.extend(_headers_to_running_jvm())
         return layer, notices
 
     def resolve_flink_setting(self, key: str, value: str) -> Resolved:
@@ -205,22 +211,26 @@ def _check_embedded(layer: ConfLayer, lines: Mapping[str, int | None]) -> None:
                                  fix=exc.fix) from exc
 
 
-def _export_headers(text: str, jvm_started: bool) -> list[str]:
-    """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission).
+def _export_headers(text: str) -> None:
+    """Hand the remote cluster's HTTP headers to Flink's own REST client (job submission),
+    which reads them from FLINK_REST_CLIENT_HEADERS: a JVM started later inherits them."""
+    os.environ[HEADERS_ENV] = "\n".join(
+        f"{k}:{v}" for k, v in parse_headers(resolve_references(text, key=HEADERS_KEY)).items())
 
-    Flink reads them from the JVM's FLINK_REST_CLIENT_HEADERS, so they only reach a JVM
-    started afterwards.
-    """
-    value = "\n".join(f"{k}:{v}" for k, v in
-                      parse_headers(resolve_references(text, key=HEADERS_KEY)).items())
-    if os.environ.get(HEADERS_ENV, "") == value:
+
+def _headers_to_running_jvm() -> list[str]:
+    """The JVM runs already (warm start, an earlier cell): change its environment too, so
+    that its next submission sends the new headers; notices if that cannot be done."""
+    try:
+        env = load_class(get_gateway(), "ProcessEnv.java", "jupyterflink.ProcessEnv")
+        invoke_static(get_gateway(), env, "set", ["java.lang.String", "java.lang.String"],
+                      HEADERS_ENV, os.environ.get(HEADERS_ENV))
         return []
-    os.environ[HEADERS_ENV] = value
-    if jvm_started:
-        return ["flink.execution.remote.headers: the Flink JVM already runs, so job "
-                "submissions get the new headers only after a kernel restart (status "
-                "polling uses them at once)."]
-    return []
+    except Exception as exc:  # py4j and reflection errors alike
+        log.warning("could not hand the new headers to the running JVM: %s", exc)
+        return ["flink.execution.remote.headers: the Flink JVM already runs and its "
+                "environment could not be changed, so job submissions get the new headers "
+                "only after a kernel restart (status polling uses them at once)."]
 
 
 def _site_packages() -> list[str]:

@@ -19,7 +19,8 @@ import httpx
 import pytest
 from jupyter_client import BlockingKernelClient
 
-from tests.support.standalone import free_port
+from tests.support.header_gate import HeaderGate
+from tests.support.standalone import StandaloneCluster, free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.flink
@@ -120,3 +121,64 @@ def test_the_flink_ui_is_served_through_jupyter_and_its_login(
     httpx.delete(url + f"api/kernels/{kernel_id}", params={"token": token}, timeout=60)
     wait_until(lambda: not (runtime / f"jupyter-flink-{kernel_id}.json").exists(), timeout=30,
                what="the kernel to take its endpoint file away at shutdown")
+
+
+GATE_HEADER, GATE_VALUE = "X-Flink-Gate", secrets.token_hex(8)
+
+
+def test_a_remote_cluster_behind_an_authenticating_gate(
+        server: tuple[str, str, Path], tmp_path: Path) -> None:
+    """Headers set in %%flink.conf after the JVM started (warm start does so at once) reach
+    Flink's own client (the job is submitted through the gate), the kernel's polling and the
+    web UI served through Jupyter."""
+    url, token, runtime = server
+    with StandaloneCluster(tmp_path / "cluster") as cluster, \
+            HeaderGate(cluster.rest_url, GATE_HEADER, GATE_VALUE) as gate:
+        kernel_id = httpx.post(url + "api/kernels", params={"token": token},
+                               json={"name": "flink"}, timeout=60).json()["id"]
+        client = BlockingKernelClient(
+            connection_file=str(runtime / f"kernel-{kernel_id}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=120)
+
+            def run(code: str) -> dict:
+                reply = client.execute_interactive(code, timeout=180)
+                assert reply["content"]["status"] == "ok", reply["content"]
+                return reply
+
+            # The JVM runs before the conf cell, as it does in every kernel with warm start
+            run("import time\n"
+                "from jupyter_flink.flink.gateway import java_gateway_started\n"
+                "deadline = time.monotonic() + 120\n"
+                "while not java_gateway_started():\n"
+                "    assert time.monotonic() < deadline, 'the warm JVM did not start'\n"
+                "    time.sleep(0.1)")
+            run("%%flink.conf\nflink.execution.mode remote\n"
+                "flink.execution.remote.host 127.0.0.1\n"
+                f"flink.execution.remote.port {gate.port}\n"
+                f"flink.execution.remote.headers {GATE_HEADER}: {GATE_VALUE}")
+            run("%%flink.ssql(jobName=behind_the_gate)\n"
+                "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', "
+                "'rows-per-second' = '5');\n"
+                "CREATE TABLE sink_out (id BIGINT) WITH ('connector' = 'blackhole');\n"
+                "INSERT INTO sink_out SELECT id FROM src")
+            submitted = [what for what in gate.passed if what.startswith("POST")
+                         and what.endswith("/jobs")]
+            assert submitted, f"no submission went through the gate: {gate.passed}"
+            assert not gate.refused, f"requests without the header: {gate.refused}"
+
+            ui = f"{url}jupyter-flink/ui/{kernel_id}/"
+            overview = httpx.get(ui + "jobs/overview", params={"token": token}, timeout=30)
+            assert overview.status_code == 200, overview.text
+            states = {job["name"]: job["state"] for job in overview.json()["jobs"]}
+            assert states.get("behind_the_gate") in ("RUNNING", "CREATED"), states
+            assert not gate.refused
+            endpoint = json.loads((runtime / f"jupyter-flink-{kernel_id}.json").read_text())
+            assert endpoint["url"] == f"http://127.0.0.1:{gate.port}"
+            run("%flink.cancel behind_the_gate")
+        finally:
+            client.stop_channels()
+            httpx.delete(url + f"api/kernels/{kernel_id}", params={"token": token},
+                         timeout=60)
