@@ -9,6 +9,7 @@ checked on storage, so that a lost checkpoint is an error naming it, not a Java 
 from __future__ import annotations
 
 from ..errors import ClusterError, ConfigurationError, PropertyError, RestError
+from ..flink.cluster import cluster_refusal
 from ..flink.saved_state import saved_operators
 from ..flink.session import FlinkSession
 from ..jobs.control import JobControl
@@ -86,6 +87,9 @@ class Preparation:
         try:
             self.control.tracker.clients.get("probe").config()
         except RestError as exc:
+            refusal = cluster_refusal(self.session.rest_url, exc)
+            if refusal is not None:
+                raise refusal from exc
             raise ClusterError(
                 f"The Flink cluster at {self.session.rest_url} does not answer: {exc.message}",
                 fix="Check that it still runs (its jobs keep their recorded paths); when it "

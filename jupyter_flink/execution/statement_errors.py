@@ -19,6 +19,7 @@ __all__ = ["code_error", "java_trace", "shorten_expected", "statement_error", "u
 
 EXPECTED_SHOWN = 5
 _ENCOUNTERED = re.compile(r'Encountered "([A-Za-z_]\w*)"')
+_REFUSED_BY_CLUSTER = "RestClientException"  # Flink's client got an error status back
 _EXPECTING = re.compile(r"\s*Was expecting(?: one of)?:\s*(.*)$", re.S)
 
 
@@ -45,11 +46,21 @@ def statement_error(statement: Statement, exc: BaseException) -> StatementError:
     """The error for a statement Flink rejected."""
     summary = shorten_expected(java_error_summary(exc))
     first_line = statement.sql.strip().splitlines()[0][:80]
+    details = getattr(exc, "stack_trace", None) or traceback.format_exc()
+    if summary.startswith(_REFUSED_BY_CLUSTER):
+        # The cluster's REST endpoint answered the submission with an error status: the
+        # statement is fine, the cluster did not take this kernel's request.
+        return StatementError(
+            f"Line {statement.line}: the Flink cluster refused the job of `{first_line}`: "
+            f"{summary.removeprefix(_REFUSED_BY_CLUSTER).lstrip(': ')}",
+            statement=statement.sql, details=details,
+            fix="The statement is fine: check what the cluster wants from its clients "
+                "(flink.execution.remote.headers, flink.execution.remote.ssl.*; %flink.info "
+                "shows where jobs go), then run the cell again.")
     return StatementError(
         f"Line {statement.line}: Flink rejected `{first_line}`: {summary}",
         statement=statement.sql,
-        fix="Fix the statement and run the cell again.",
-        details=getattr(exc, "stack_trace", None) or traceback.format_exc())
+        fix="Fix the statement and run the cell again.", details=details)
 
 
 def code_error(exc: BaseException, line: int | None, trace: str) -> StatementError:

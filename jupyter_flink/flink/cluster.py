@@ -226,6 +226,9 @@ class RemoteCluster:
                                  timeout=REACHABILITY_TIMEOUT_S, **options) as rest:
                 version = str(rest.config().get("flink-version", ""))
         except RestError as exc:
+            refusal = cluster_refusal(self.rest_url, exc)
+            if refusal is not None:
+                raise refusal from exc
             raise ClusterError(
                 f"The Flink cluster at {self.rest_url} cannot be reached: {exc.message}",
                 fix="Check that it runs, that flink.execution.remote.host and .port name its "
@@ -236,6 +239,20 @@ class RemoteCluster:
 
     def stop(self) -> None:
         """Remote clusters outlive the kernel."""
+
+
+def cluster_refusal(url: str, exc: RestError) -> ClusterError | None:
+    """The error for a cluster that answered but refused this kernel (401, 403, 407: an
+    authenticating proxy in front of it, or its TLS); None for any other failure."""
+    if exc.status not in (401, 403, 407):
+        return None
+    return ClusterError(
+        f"The Flink cluster at {url} answers but refuses this kernel (HTTP {exc.status}: "
+        f"{exc.message})",
+        fix="Give it what it asks of its clients: flink.execution.remote.headers (for example "
+            "an Authorization header, written as ${env:NAME} to keep it out of the notebook) "
+            "or flink.execution.remote.ssl.* for a client certificate.",
+        details=exc.details)
 
 
 def remote_environment(gateway: Any, cluster: Cluster, settings: Mapping[str, str]) -> Any:

@@ -220,13 +220,11 @@ class FlinkSession:
         if self.cluster is None:
             return "No Flink cluster yet: the embedded one starts with the first job."
         if self.cluster.is_local:
-            return (f"Embedded Flink cluster running; its REST API and web UI are at "
-                    f"{self.cluster.rest_url}, on the loopback interface and with mutual TLS: "
-                    "only clients holding this kernel's certificate get in. Your browser "
-                    "opens the web UI through the Jupyter server, behind its login (the "
-                    "'Flink UI' link of a job's output, or jupyter-flink/ui/<kernel id>/ "
-                    "under the server's URL); from the notebook: %flink.jobs, "
-                    "%flink.checkpoints and the jobs' status outputs.")
+            # No URL to click: a browser lacks the certificate (Jupyter would link it)
+            address = self.cluster.rest_url.split("://", 1)[-1]
+            return (f"Embedded Flink cluster running on {address} (HTTPS, loopback only; only "
+                    "clients holding this kernel's certificate get in). Its web UI opens "
+                    "through Jupyter: the 'Flink UI' link of a job's output.")
         tls = self.cluster.client_tls()
         how = " with a client certificate" if tls is not None and tls.certificate else ""
         return f"Using the remote Flink cluster at {self.cluster.rest_url}{how}."

@@ -26,11 +26,12 @@ from typing import Any, Protocol
 from ..errors import JobError, RestError
 from ..recording.record import history_entry
 from ..recording.recorder import CellRecord, Recorder
-from ..rest import FlinkRestClient, latest_failure, restore_failure, slot_counts, task_counts
+from ..rest import FlinkRestClient, latest_failure, restore_failure, task_counts
 from .clients import RestClients
 from .observations import UNREACHABLE, changes_from
 from .poller import JobPoller, Observation
 from .registry import ENDING_STATES, TERMINAL_STATES, JobRegistry, Owner, TrackedJob
+from .slot_wait import SlotWait
 
 __all__ = ["JobListener", "JobTracker"]
 
@@ -42,7 +43,6 @@ MAX_NOTIFICATIONS_PER_S = 5.0  # non-urgent job_changed calls, all jobs together
 # settings): told later than their throttle would hold it, a status output never needs to
 # start a timer thread to send an update later.
 NOTIFY_MARGIN_S = 0.25
-SLOT_WAIT_S = 2.0  # tasks waiting for a slot this long, on a cluster with none free: say so
 
 
 class JobListener(Protocol):
@@ -357,7 +357,7 @@ class JobTracker:
         state: str | None = None
         tracked = self.registry.get(job_id)
         restoring = bool(tracked and tracked.restored_from)
-        slots = _SlotWait()
+        slots = SlotWait()
         while True:
             try:
                 details = self.rest.job(job_id)
@@ -425,29 +425,3 @@ class JobTracker:
         if poller is not None:
             poller.close()
         self.clients.close()
-
-
-class _SlotWait:
-    """Whether a starting job's tasks wait for slots the cluster does not have free.
-
-    Flink's default scheduler keeps such tasks SCHEDULED until a slot frees up (or
-    ``slot.request.timeout``, 5 min, fails the job): the cell need not wait that long.
-    """
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self.asked_at = 0.0
-
-    def hopeless(self, vertices: list[dict[str, Any]], rest: FlinkRestClient) -> bool:
-        now = time.monotonic()
-        if not any((vertex.get("tasks") or {}).get("SCHEDULED") for vertex in vertices):
-            self.since = None
-            return False
-        self.since = self.since or now
-        if now - self.since < SLOT_WAIT_S or now - self.asked_at < 1.0:
-            return False
-        self.asked_at = now
-        try:
-            return slot_counts(rest.overview()).available == 0
-        except RestError:
-            return False

@@ -314,7 +314,9 @@ class FlinkMagics(Magics):
         _say(self.session.describe_cluster())
         if self.session.started:
             _say(f"Flink {self.tracker.rest.config().get('flink-version', '?')}, mode "
-                 f"{self.session.interpreter_setting('flink.execution.mode')}.")
+                 f"{self.session.interpreter_setting('flink.execution.mode')}, REST API at "
+                 f"{self.session.rest_url} (for tools on this machine that hold the "
+                 "kernel's certificate when the cluster is the embedded one).")
 
     @named(line_magic, "flink.catalog")
     @magic_arguments()

@@ -6,7 +6,8 @@
 - :mod:`~jupyter_flink.rest.client`: :class:`FlinkRestClient`, one method per endpoint with
   the status codes it accepts, and waits with deadlines and known terminal states;
 - :mod:`~jupyter_flink.rest.views`: typed views of the answers for the poller
-  (latest checkpoint, restore source, counts, savepoint status, job failure).
+  (latest checkpoint, restore source, counts, savepoint status, job failure), and
+  :mod:`~jupyter_flink.rest.run_views` of how a job runs (tasks, slots, plan, metrics).
 
 Errors are :class:`~jupyter_flink.errors.RestError` and the subclasses in
 :mod:`~jupyter_flink.rest.exceptions`; a failed savepoint or job is a
@@ -25,6 +26,16 @@ from .exceptions import (
 )
 from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient
 from .retry import LinearRetryPolicy, NoRetry, RetryPolicy
+from .run_views import (
+    JobGraph,
+    SlotCounts,
+    TaskCounts,
+    Vertex,
+    job_graph,
+    operator_metric,
+    slot_counts,
+    task_counts,
+)
 from .traces import summarize_java_trace
 from .views import (
     NO_CHECKPOINT_DIR_FIX,
@@ -33,26 +44,18 @@ from .views import (
     CheckpointInfo,
     CheckpointStat,
     JobFailure,
-    JobGraph,
     RestoreInfo,
     SavepointStatus,
-    SlotCounts,
-    TaskCounts,
-    Vertex,
     checkpoint_counts,
     checkpoint_history,
     checkpoint_interval_ms,
     failure_count,
-    job_graph,
     latest_checkpoint,
     latest_failed_checkpoint,
     latest_failure,
     latest_savepoint,
-    operator_metric,
     restore_failure,
     restored_from,
-    slot_counts,
-    task_counts,
 )
 
 __all__ = [

@@ -31,9 +31,10 @@ from ..errors import RestError
 from .exceptions import JobNotFound
 from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient, Verify, decode_json
 from .retry import RetryPolicy
+from .run_views import aggregated_metrics, metric_names
 from .traces import mentions_missing_job
 from .transport import Transport
-from .views import SavepointStatus, aggregated_metrics, metric_names
+from .views import SavepointStatus
 from .views import checkpoint_interval_ms as interval_from_config
 from .waits import GLOBALLY_TERMINAL_STATES, Waits
 

@@ -122,16 +122,25 @@ const MAX_CHECKPOINTS = 60;
 export function withCharts(next: IJobPayload, previous: IJobPayload | null): IJobPayload {
   const health = next.health;
   const before = previous?.job_id === next.job_id ? previous.health : null;
-  if (!health || health.series || !before?.series) {
+  if (!health || health.series) {
     return next;
   }
+  // No points yet (the job had no sample when the frontend subscribed): start the charts
+  const known = before?.series ?? {
+    t: [],
+    in: [],
+    out: [],
+    busy: [],
+    backpressured: [],
+    watermark_lag_ms: []
+  };
   const series = {
-    t: [...before.series.t],
-    in: [...before.series.in],
-    out: [...before.series.out],
-    busy: [...before.series.busy],
-    backpressured: [...before.series.backpressured],
-    watermark_lag_ms: [...before.series.watermark_lag_ms]
+    t: [...known.t],
+    in: [...known.in],
+    out: [...known.out],
+    busy: [...known.busy],
+    backpressured: [...known.backpressured],
+    watermark_lag_ms: [...known.watermark_lag_ms]
   };
   const latest = health.latest;
   if (latest && latest.at_ms > (series.t[series.t.length - 1] ?? 0)) {
@@ -149,9 +158,9 @@ export function withCharts(next: IJobPayload, previous: IJobPayload | null): IJo
     }
   }
   const checkpoints = {
-    t: [...(before.checkpoints?.t ?? [])],
-    duration_ms: [...(before.checkpoints?.duration_ms ?? [])],
-    size: [...(before.checkpoints?.size ?? [])]
+    t: [...(before?.checkpoints?.t ?? [])],
+    duration_ms: [...(before?.checkpoints?.duration_ms ?? [])],
+    size: [...(before?.checkpoints?.size ?? [])]
   };
   const c = next.checkpoints;
   if (

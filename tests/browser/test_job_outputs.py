@@ -55,6 +55,9 @@ def shown(lab, index: int) -> dict[str, Any]:
                 banner: (node.querySelector('.jf-banner') || {}).textContent || null,
                 charts: Array.from(node.querySelectorAll('.jf-chart-label'))
                     .map(label => label.textContent),
+                drawn: Array.from(node.querySelectorAll('.jf-chart'))
+                    .filter(chart => chart.querySelector('svg path'))
+                    .map(chart => chart.querySelector('.jf-chart-label').textContent),
                 link: link ? link.href : null, facts,
             };
         }""",
@@ -87,9 +90,11 @@ def test_a_jobs_output_stays_live_and_the_notebook_stays_saved(lab, jupyter_serv
     lab.run_cell(1, timeout=START_TIMEOUT)
 
     # 1. Live, with its charts and a link to the job's page in Flink's UI through Jupyter
+    # (subscribed as the job started, before any sample: the charts grow from the pushes)
     view = wait_until(lambda: (v := shown(lab, 1)) and v["live"] and v["state"] == "RUNNING"
-                      and {"records / s", "busiest task", "watermark lag"} <= set(v["charts"])
-                      and v, timeout=90, what="the running job with its charts")
+                      and {"records / s", "busiest task", "watermark lag",
+                           "checkpoint duration"} <= set(v["drawn"])
+                      and v, timeout=90, what="the running job with its charts drawn")
     job_id = lab.cell_metadata(1)["flink"]["job_id"]
     assert view["link"] == (f"{jupyter_server.url}/jupyter-flink/ui/{kernel_id(jupyter_server)}"
                             f"/#/job/running/{job_id}/overview")

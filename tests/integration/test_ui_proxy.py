@@ -155,15 +155,26 @@ def test_a_remote_cluster_behind_an_authenticating_gate(
                 "while not java_gateway_started():\n"
                 "    assert time.monotonic() < deadline, 'the warm JVM did not start'\n"
                 "    time.sleep(0.1)")
-            run("%%flink.conf\nflink.execution.mode remote\n"
-                "flink.execution.remote.host 127.0.0.1\n"
-                f"flink.execution.remote.port {gate.port}\n"
-                f"flink.execution.remote.headers {GATE_HEADER}: {GATE_VALUE}")
-            run("%%flink.ssql(jobName=behind_the_gate)\n"
-                "CREATE TABLE src (id BIGINT) WITH ('connector' = 'datagen', "
-                "'rows-per-second' = '5');\n"
-                "CREATE TABLE sink_out (id BIGINT) WITH ('connector' = 'blackhole');\n"
-                "INSERT INTO sink_out SELECT id FROM src")
+            remote = ("%%flink.conf\nflink.execution.mode remote\n"
+                      "flink.execution.remote.host 127.0.0.1\n"
+                      f"flink.execution.remote.port {gate.port}\n")
+            job = ("%%flink.ssql(jobName=behind_the_gate)\n"
+                   "CREATE TABLE IF NOT EXISTS src (id BIGINT) WITH ('connector' = 'datagen', "
+                   "'rows-per-second' = '5');\n"
+                   "CREATE TABLE IF NOT EXISTS sink_out (id BIGINT) WITH "
+                   "('connector' = 'blackhole');\n"
+                   "INSERT INTO sink_out SELECT id FROM src")
+            # Without the header: the gate's refusal, said as such (not "fix the statement")
+            run(remote)
+            refused = client.execute_interactive(job, timeout=180)["content"]
+            assert refused["status"] == "error"
+            assert "refuses this kernel (HTTP 401" in refused["evalue"], refused["evalue"]
+            assert "flink.execution.remote.headers" in refused["evalue"]
+            assert gate.refused and not any(w.startswith("POST") for w in gate.passed)
+            gate.refused.clear()
+
+            run(remote + f"flink.execution.remote.headers {GATE_HEADER}: {GATE_VALUE}")
+            run(job)
             submitted = [what for what in gate.passed if what.startswith("POST")
                          and what.endswith("/jobs")]
             assert submitted, f"no submission went through the gate: {gate.passed}"

@@ -103,3 +103,26 @@ def test_parse_errors_list_a_few_expected_tokens() -> None:
                                 'Was expecting one of:\n    <QUOTED_IDENTIFIER> ...\n')
     assert "it is a reserved word: write it `out`" in reserved
     assert shorten_expected("plain message") == "plain message"
+
+
+def test_a_cluster_that_refuses_the_kernel_is_not_a_statement_error() -> None:
+    from jupyter_flink.errors import RestError
+    from jupyter_flink.execution.statement_errors import statement_error
+    from jupyter_flink.flink.cluster import cluster_refusal
+    from jupyter_flink.parsing.sql import split_statements
+
+    [statement] = split_statements("INSERT INTO sink SELECT * FROM src")
+    refused = statement_error(statement, RuntimeError(
+        "org.apache.flink.runtime.rest.util.RestClientException: [missing the gate header]"))
+    assert "the Flink cluster refused the job of `INSERT INTO sink" in refused.message
+    assert "[missing the gate header]" in refused.message
+    assert "The statement is fine" in (refused.fix or "")
+    wrong = statement_error(statement, RuntimeError(
+        "org.apache.flink.table.api.ValidationException: Object 'src' not found"))
+    assert "Flink rejected `INSERT" in wrong.message and wrong.fix.startswith("Fix the statement")
+
+    refusal = cluster_refusal("https://flink:8081", RestError("GET /config: 403", status=403))
+    assert refusal is not None and "answers but refuses this kernel (HTTP 403" in refusal.message
+    assert "flink.execution.remote.headers" in (refusal.fix or "")
+    assert cluster_refusal("https://flink:8081", RestError("no route", status=None)) is None
+    assert cluster_refusal("https://flink:8081", RestError("GET /config: 500", status=500)) is None
