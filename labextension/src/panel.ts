@@ -214,13 +214,15 @@ export class JobsPanel extends Widget {
     const buttons = document.createElement('div');
     buttons.className = 'jf-panel-buttons';
     const busy = this._busy.get(job.job_id);
-    for (const { action, label, title } of ACTIONS) {
+    // An ended job has nothing left to act on: only its page in Flink's UI
+    const actions = TERMINAL_STATES.has(job.state) ? [] : ACTIONS;
+    for (const { action, label, title } of actions) {
       const button = document.createElement('button');
       button.className = 'jp-Button jp-mod-styled jp-mod-reject jf-panel-button';
       button.dataset.action = action;
       button.textContent = busy === action ? `${label}\u2026` : label;
       button.title = title;
-      button.disabled = TERMINAL_STATES.has(job.state) || busy !== undefined;
+      button.disabled = busy !== undefined;
       button.onclick = () => void this._act(jobs, job, action, label);
       buttons.appendChild(button);
     }

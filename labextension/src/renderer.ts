@@ -433,7 +433,13 @@ function factsTable(job: IJobPayload, running: boolean): HTMLElement {
   }
   row('checkpoints', checkpoints);
   if (c.failure && c.failed) {
-    row('last failed checkpoint', `${formatTime(c.failure_ms)}: ${c.failure}`, 'jf-warn');
+    // Triggered while tasks were still starting: expected once at each start, no warning
+    const harmless = c.failure === 'not all tasks running yet';
+    row(
+      'last failed checkpoint',
+      `${formatTime(c.failure_ms)}: ${c.failure}`,
+      harmless ? '' : 'jf-warn'
+    );
   }
   row('latest checkpoint', job.latest_checkpoint_path ?? '-');
   row('savepoint', job.savepoint_path ?? '-');

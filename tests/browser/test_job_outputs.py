@@ -193,6 +193,7 @@ def test_the_jobs_panel_and_a_kernel_restart(lab, jupyter_server, tmp_path):
                            timeout=30, what="the savepoint in the cell's metadata")
     assert savepoint.startswith(savepoints.replace("file:///", "file:/"))
     assert "was stopped with savepoint" in panel_row(lab, "panel_job").inner_text()
+    assert panel_row(lab, "panel_job").locator("button").count() == 0, "buttons of an ended job"
     saved = lab.wait_for_saved_notebook(
         NOTEBOOK, lambda nb: nb["cells"][1]["metadata"]["flink"].get("savepoint_path") ==
         savepoint, what="the savepoint in the file")
