@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .fields import as_int, as_mapping
+
 
 @dataclass(frozen=True)
 class TaskCounts:
@@ -31,11 +33,11 @@ class TaskCounts:
 def task_counts(job_overview: Mapping[str, Any]) -> TaskCounts | None:
     """The task counts of one entry of ``GET /jobs/overview`` (None if it has none), or of
     a job's details (``GET /jobs/{id}``: ``status-counts``)."""
-    body = _mapping(job_overview)
-    tasks = _mapping(body.get("tasks")) or _mapping(body.get("status-counts"))
+    body = as_mapping(job_overview)
+    tasks = as_mapping(body.get("tasks")) or as_mapping(body.get("status-counts"))
     if not tasks:
         return None
-    count = {str(key).lower(): _int(value) for key, value in tasks.items()}
+    count = {str(key).lower(): as_int(value) for key, value in tasks.items()}
     count.setdefault("total", sum(count.values()))
     waiting = sum(count.get(key, 0) for key in ("created", "scheduled", "deploying",
                                                  "initializing", "reconciling"))
@@ -54,9 +56,9 @@ class SlotCounts:
 
 
 def slot_counts(overview: Mapping[str, Any]) -> SlotCounts:
-    body = _mapping(overview)
-    return SlotCounts(total=_int(body.get("slots-total")),
-                      available=_int(body.get("slots-available")))
+    body = as_mapping(overview)
+    return SlotCounts(total=as_int(body.get("slots-total")),
+                      available=as_int(body.get("slots-available")))
 
 
 @dataclass(frozen=True)
@@ -94,21 +96,21 @@ class JobGraph:
 
 def job_graph(details: Mapping[str, Any]) -> JobGraph:
     """The graph of ``GET /jobs/{id}``: vertices in Flink's order, inputs from the plan."""
-    body = _mapping(details)
+    body = as_mapping(details)
     inputs: dict[str, tuple[str, ...]] = {}
-    nodes = _mapping(body.get("plan")).get("nodes")
+    nodes = as_mapping(body.get("plan")).get("nodes")
     for node in nodes if isinstance(nodes, list) else []:
-        node = _mapping(node)
+        node = as_mapping(node)
         edges = node.get("inputs")
         inputs[str(node.get("id"))] = tuple(
-            str(_mapping(edge).get("id")) for edge in edges if _mapping(edge).get("id")
+            str(as_mapping(edge).get("id")) for edge in edges if as_mapping(edge).get("id")
         ) if isinstance(edges, list) else ()
     vertices = body.get("vertices")
     return JobGraph(tuple(
         Vertex(id=str(vertex.get("id")), name=str(vertex.get("name") or ""),
-               parallelism=_int(vertex.get("parallelism")),
+               parallelism=as_int(vertex.get("parallelism")),
                inputs=inputs.get(str(vertex.get("id")), ()))
-        for vertex in (_mapping(v) for v in (vertices if isinstance(vertices, list) else []))
+        for vertex in (as_mapping(v) for v in (vertices if isinstance(vertices, list) else []))
         if vertex.get("id")))
 
 
@@ -124,7 +126,7 @@ def aggregated_metrics(body: Any) -> dict[str, dict[str, float]]:
     """
     result: dict[str, dict[str, float]] = {}
     for entry in body if isinstance(body, list) else []:
-        entry = _mapping(entry)
+        entry = as_mapping(entry)
         name = entry.get("id")
         if not isinstance(name, str):
             continue
@@ -141,9 +143,9 @@ def aggregated_metrics(body: Any) -> dict[str, dict[str, float]]:
 
 def metric_names(body: Any) -> tuple[str, ...]:
     """The names ``GET .../subtasks/metrics`` (without ``get``) lists."""
-    return tuple(str(_mapping(entry).get("id")) for entry in (body if isinstance(body, list)
+    return tuple(str(as_mapping(entry).get("id")) for entry in (body if isinstance(body, list)
                                                               else [])
-                 if _mapping(entry).get("id"))
+                 if as_mapping(entry).get("id"))
 
 
 def operator_metric(names: tuple[str, ...], operator: str, metric: str) -> str | None:
@@ -178,14 +180,3 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if number == number and number not in (float("inf"), float("-inf")) else None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

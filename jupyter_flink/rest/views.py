@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .fields import as_int, as_mapping
 from .traces import summarize_java_trace
 
 NOT_EXTERNALLY_ADDRESSABLE = "<checkpoint-not-externally-addressable>"
@@ -93,9 +94,9 @@ class SavepointStatus:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> SavepointStatus:
-        status = str(_mapping(body.get("status")).get("id") or "IN_PROGRESS")
-        operation = _mapping(body.get("operation"))
-        cause = _mapping(operation.get("failure-cause"))
+        status = str(as_mapping(body.get("status")).get("id") or "IN_PROGRESS")
+        operation = as_mapping(body.get("operation"))
+        cause = as_mapping(operation.get("failure-cause"))
         trace = cause.get("stack-trace") or None
         failure = None
         if cause:
@@ -117,14 +118,14 @@ class JobFailure:
 
 def latest_failure(exceptions: Mapping[str, Any]) -> JobFailure | None:
     """The most recent failure of a job, or None if it never failed."""
-    entries = _mapping(_mapping(exceptions).get("exceptionHistory")).get("entries")
+    entries = as_mapping(as_mapping(exceptions).get("exceptionHistory")).get("entries")
     if not isinstance(entries, list) or not entries:
         return None
-    entry = max((_mapping(e) for e in entries), key=lambda e: _int(e.get("timestamp")))
+    entry = max((as_mapping(e) for e in entries), key=lambda e: as_int(e.get("timestamp")))
     trace = str(entry.get("stacktrace") or "")
     message = summarize_java_trace(trace) or str(entry.get("exceptionName") or "unknown failure")
     task = entry.get("taskName")
-    return JobFailure(message, trace, _int(entry.get("timestamp")), str(task) if task else None)
+    return JobFailure(message, trace, as_int(entry.get("timestamp")), str(task) if task else None)
 
 
 # What Flink's tasks raise when restored state does not fit the operator that reads it (a
@@ -146,7 +147,7 @@ def restore_failure(exceptions: Mapping[str, Any]) -> JobFailure | None:
 
 def failure_count(exceptions: Mapping[str, Any]) -> int:
     """How many failures the job's exception history holds (each restart adds one)."""
-    entries = _mapping(_mapping(exceptions).get("exceptionHistory")).get("entries")
+    entries = as_mapping(as_mapping(exceptions).get("exceptionHistory")).get("entries")
     return len(entries) if isinstance(entries, list) else 0
 
 
@@ -162,16 +163,16 @@ def latest_savepoint(checkpoints: Mapping[str, Any]) -> CheckpointInfo | None:
 
 def restored_from(checkpoints: Mapping[str, Any]) -> RestoreInfo | None:
     """What the job last restored from (``latest.restored``), or None for a fresh start."""
-    entry = _mapping(_latest(checkpoints).get("restored"))
+    entry = as_mapping(_latest(checkpoints).get("restored"))
     if not entry:
         return None
     path, addressable = _path(entry.get("external_path"))
     return RestoreInfo(
-        id=_int(entry.get("id")),
+        id=as_int(entry.get("id")),
         external_path=path,
         addressable=addressable,
         is_savepoint=bool(entry.get("is_savepoint")),
-        restore_timestamp=_int(entry.get("restore_timestamp")),
+        restore_timestamp=as_int(entry.get("restore_timestamp")),
     )
 
 
@@ -180,38 +181,38 @@ def checkpoint_interval_ms(checkpoint_config: Mapping[str, Any]) -> int | None:
 
     Flink reports a job without checkpointing with an interval of Long.MAX_VALUE.
     """
-    interval = _int(_mapping(checkpoint_config).get("interval"))
+    interval = as_int(as_mapping(checkpoint_config).get("interval"))
     return interval if 0 < interval < _JAVA_LONG_MAX else None
 
 
 def checkpoint_counts(checkpoints: Mapping[str, Any]) -> CheckpointCounts:
-    counts = _mapping(checkpoints.get("counts"))
+    counts = as_mapping(checkpoints.get("counts"))
     return CheckpointCounts(
-        completed=_int(counts.get("completed")),
-        failed=_int(counts.get("failed")),
-        in_progress=_int(counts.get("in_progress")),
-        restored=_int(counts.get("restored")),
-        total=_int(counts.get("total")),
+        completed=as_int(counts.get("completed")),
+        failed=as_int(counts.get("failed")),
+        in_progress=as_int(counts.get("in_progress")),
+        restored=as_int(counts.get("restored")),
+        total=as_int(counts.get("total")),
     )
 
 
 def _checkpoint(entry: Any) -> CheckpointInfo | None:
-    entry = _mapping(entry)
+    entry = as_mapping(entry)
     if not entry:
         return None
     path, addressable = _path(entry.get("external_path"))
     return CheckpointInfo(
-        id=_int(entry.get("id")),
+        id=as_int(entry.get("id")),
         status=str(entry.get("status") or "COMPLETED"),
         is_savepoint=bool(entry.get("is_savepoint")),
         external_path=path,
         addressable=addressable,
-        trigger_timestamp=_int(entry.get("trigger_timestamp")),
-        latest_ack_timestamp=_int(entry.get("latest_ack_timestamp")),
+        trigger_timestamp=as_int(entry.get("trigger_timestamp")),
+        latest_ack_timestamp=as_int(entry.get("latest_ack_timestamp")),
         checkpoint_type=entry.get("checkpoint_type"),
         discarded=bool(entry.get("discarded")),
-        duration_ms=max(0, _int(entry.get("end_to_end_duration"))),
-        state_size=max(0, _int(entry.get("state_size"))),
+        duration_ms=max(0, as_int(entry.get("end_to_end_duration"))),
+        state_size=max(0, as_int(entry.get("state_size"))),
     )
 
 
@@ -238,28 +239,28 @@ class CheckpointStat:
 
 def checkpoint_history(checkpoints: Mapping[str, Any]) -> tuple[CheckpointStat, ...]:
     """The checkpoints Flink still lists (``history``), newest first; savepoints left out."""
-    entries = _mapping(checkpoints).get("history")
+    entries = as_mapping(checkpoints).get("history")
     if not isinstance(entries, list):
         return ()
-    stats = [_stat(_mapping(entry)) for entry in entries
+    stats = [_stat(as_mapping(entry)) for entry in entries
              if isinstance(entry, Mapping) and not entry.get("is_savepoint")]
     return tuple(sorted(stats, key=lambda stat: stat.id, reverse=True))
 
 
 def latest_failed_checkpoint(checkpoints: Mapping[str, Any]) -> CheckpointStat | None:
     """The newest failed checkpoint that Flink has an entry for (``latest.failed``)."""
-    entry = _mapping(_latest(checkpoints).get("failed"))
+    entry = as_mapping(_latest(checkpoints).get("failed"))
     return _stat(entry) if entry else None
 
 
 def _stat(entry: Mapping[str, Any]) -> CheckpointStat:
     message = entry.get("failure_message")
     return CheckpointStat(
-        id=_int(entry.get("id")),
+        id=as_int(entry.get("id")),
         status=str(entry.get("status") or "UNKNOWN"),
-        trigger_timestamp=_int(entry.get("trigger_timestamp")),
-        duration_ms=max(0, _int(entry.get("end_to_end_duration"))),
-        state_size=max(0, _int(entry.get("state_size"))),
+        trigger_timestamp=as_int(entry.get("trigger_timestamp")),
+        duration_ms=max(0, as_int(entry.get("end_to_end_duration"))),
+        state_size=max(0, as_int(entry.get("state_size"))),
         failure_message=str(message) if message else None,
     )
 
@@ -271,15 +272,4 @@ def _path(value: Any) -> tuple[str | None, bool]:
 
 
 def _latest(checkpoints: Mapping[str, Any]) -> Mapping[str, Any]:
-    return _mapping(_mapping(checkpoints).get("latest"))
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    return as_mapping(as_mapping(checkpoints).get("latest"))
