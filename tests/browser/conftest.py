@@ -311,12 +311,16 @@ def browser_page(
 class Lab:
     """A notebook in JupyterLab, driven the way a user drives it."""
 
-    def __init__(self, server: JupyterServer, page: Any, node: pytest.Item):
+    def __init__(self, server: JupyterServer, page: Any, stem: str):
         self.server = server
         self.page = page
         self.path = ""  # the notebook opened last; the helpers below act on it
         self._panel_selector = ""
-        self._stem = _artifact_stem(node)
+        self._stem = stem  # of the screenshots' names
+
+    def another_tab(self) -> Lab:
+        """A second tab of the same browser (logged in alike); close its ``page`` when done."""
+        return Lab(self.server, self.page.context.new_page(), f"{self._stem}-tab2")
 
     @property
     def panel_js(self) -> str:
@@ -569,4 +573,4 @@ class Lab:
 @pytest.fixture
 def lab(request: pytest.FixtureRequest, jupyter_server: JupyterServer, browser_page: Any) -> Lab:
     """JupyterLab in Chromium on a fresh server (the page closes before the server stops)."""
-    return Lab(jupyter_server, browser_page, request.node)
+    return Lab(jupyter_server, browser_page, _artifact_stem(request.node))

@@ -123,6 +123,18 @@ def test_a_jobs_output_stays_live_and_the_notebook_stays_saved(lab, jupyter_serv
     wait_for_checkpoints_beyond(lab, 1, before, "checkpoints counted on after the reload")
     lab.screenshot("3-after-reload")
 
+    # ... and in a second tab of the browser, at the same time
+    tab = lab.another_tab()
+    try:
+        tab.open_notebook(NOTEBOOK, timeout=120)
+        wait_for_checkpoints_beyond(tab, 1, completed(shown(lab, 1)),
+                                    "checkpoints counted on in a second tab")
+        wait_for_checkpoints_beyond(lab, 1, completed(shown(tab, 1)),
+                                    "and still in the first one")
+        tab.screenshot("second-tab")
+    finally:
+        tab.page.close()
+
     # 4. Closed (nothing unsaved: no "Save your work?") and opened again: live again
     before = completed(shown(lab, 1))
     lab.page.evaluate(f"() => {lab.panel_js}.close()")
