@@ -22,6 +22,11 @@ it, changes are pushed as ``{"jobs": {...}}`` and ``{"tables": {...}}``, as ofte
 status outputs refresh and each health sample (job_status.py) and the tables refresh, and
 their payloads carry the latest sample only: the frontend appends it to the charts.
 
+A frontend can vanish without closing its comm (a reloaded or closed page does not always
+get to say so): each one renews its subscription with ``{"alive": true}`` every
+:data:`RENEW_EVERY_S` (not answered), and one not heard from for :data:`LEASE_S` is dropped,
+so that the kernel stops sampling and messaging for pages nobody has open.
+
 Requests from the jobs panel, ``{"request": "savepoint" | "stop" | "cancel", "job_id": ...,
 "request_id": ...}``, run one at a time on a thread of their own and are answered with
 ``{"reply": "<request_id>", "ok": true, "message": "..."}``.
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 TARGET_NAME = "jupyter_flink.jobs"
 ACTIONS = ("savepoint", "stop", "cancel")
 MAX_TABLES = 50  # the latest state of this many live tables is kept for frontends to come
+RENEW_EVERY_S = 30.0  # the labextension's renewals (jobs.ts); browsers slow a hidden tab's
+LEASE_S = 150.0  # timers down to one a minute, hence a lease of several renewals
 
 
 @dataclass
@@ -58,6 +65,7 @@ class _Frontend:
     jobs: frozenset[str] = frozenset()
     tables: frozenset[str] = frozenset()
     listing: bool = False
+    heard_at: float = field(default_factory=time.monotonic)  # its last message
 
 
 @dataclass
@@ -128,6 +136,9 @@ class JobSubscriptions:
             frontend = self._frontends.get(comm_id)
         if frontend is None or not isinstance(data, Mapping):
             return
+        frontend.heard_at = time.monotonic()
+        if data.get("alive"):
+            return  # a renewal: nothing changed
         if "request" in data:
             self._request(frontend, data)
             return
@@ -158,6 +169,19 @@ class JobSubscriptions:
                 "kernel": {"instance": self.kernel.instance, "cluster": self.kernel.cluster()},
                 "jobs": jobs, "tables": tables}
 
+    def _expire(self) -> None:
+        """Drop the frontends whose lease ran out (their pages are gone)."""
+        now = time.monotonic()
+        with self._lock:
+            gone = [comm_id for comm_id, frontend in self._frontends.items()
+                    if now - frontend.heard_at > LEASE_S]
+            for comm_id in gone:
+                del self._frontends[comm_id]
+        if gone:
+            log.info("dropped %d jobs subscription(s) not renewed for %.0f s", len(gone),
+                     LEASE_S)
+            self._sample_shown()
+
     def _sample_shown(self) -> None:
         """Sample the health of the jobs whose outputs some frontend shows, and no others."""
         if self._health is None:
@@ -182,6 +206,7 @@ class JobSubscriptions:
     def publish(self, job_ids: Collection[str], job: TrackedJob) -> None:
         """Send ``job``'s state to the frontends that show an output of one of ``job_ids``
         (the output's own id and those it took over) or list every job."""
+        self._expire()
         with self._lock:
             targets = []
             for frontend in self._frontends.values():

@@ -19,6 +19,8 @@ export const JOBS_TARGET = 'jupyter_flink.jobs';
 export const JOB_MIME = 'application/vnd.jupyter-flink.job+json';
 export const TABLE_MIME = 'application/vnd.jupyter-flink.table+json';
 const PROTOCOL_VERSION = 1;
+// The kernel drops a subscription not renewed for 150 s (display/job_comm.py: LEASE_S)
+const RENEW_EVERY_MS = 30000;
 
 export interface IHealthLatest {
   at_ms: number;
@@ -189,6 +191,7 @@ class JobsLink implements IDisposable {
     private readonly _changed: (ids: Set<string> | null) => void
   ) {
     kernel.statusChanged.connect(this._onStatus, this);
+    window.addEventListener('pagehide', this._onPageHide);
   }
 
   state: LinkState = 'connecting';
@@ -207,6 +210,7 @@ class JobsLink implements IDisposable {
     }
     this._disposed = true;
     this.kernel.statusChanged.disconnect(this._onStatus, this);
+    window.removeEventListener('pagehide', this._onPageHide);
     this._closeComm();
   }
 
@@ -241,9 +245,15 @@ class JobsLink implements IDisposable {
         comm.onClose = () => {
           if (this._comm === comm) {
             this._comm = null;
+            window.clearInterval(this._renewing);
           }
         };
         comm.open(wanted);
+        this._renewing = window.setInterval(() => {
+          if (this._comm === comm && !comm.isDisposed) {
+            comm.send({ version: PROTOCOL_VERSION, alive: true });
+          }
+        }, RENEW_EVERY_MS);
       } else {
         this._comm.send(wanted);
       }
@@ -315,9 +325,13 @@ class JobsLink implements IDisposable {
     }
   }
 
+  // A page going away tells the kernel, if it still can (the lease covers it otherwise)
+  private readonly _onPageHide = (): void => this._closeComm();
+
   private _closeComm(): void {
     const comm = this._comm;
     this._comm = null;
+    window.clearInterval(this._renewing);
     this.jobs.clear();
     this.tables.clear();
     this.instance = null;
@@ -342,6 +356,7 @@ class JobsLink implements IDisposable {
   }
 
   private _comm: Kernel.IComm | null = null;
+  private _renewing: number | undefined = undefined;
   private _disposed = false;
   private _pending = new Map<string, PromiseDelegate<{ ok: boolean; message: string }>>();
 }

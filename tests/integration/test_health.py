@@ -8,6 +8,7 @@ against what the job was built to do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,9 +108,17 @@ def samples(kernel: KernelDriver, job: dict[str, Any], field: str) -> list[float
     return [value for _, value in sorted(points.items()) if value is not None]
 
 
+def renew(kernel: KernelDriver, job: dict[str, Any]) -> None:
+    """Renew the subscription now and then, as the labextension does (job_comm.LEASE_S)."""
+    if time.monotonic() - job.setdefault("renewed", time.monotonic()) >= 20:
+        kernel.comm_send(job["comm_id"], {"version": 1, "alive": True})
+        job["renewed"] = time.monotonic()
+
+
 def wait_for_payload(kernel: KernelDriver, job: dict[str, Any], check: Any, what: str,
                      timeout: float = 90) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
+        renew(kernel, job)
         payloads = pushed(kernel, job)
         return payloads[-1] if payloads and check(payloads[-1]) else None
     try:

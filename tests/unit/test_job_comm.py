@@ -264,3 +264,31 @@ def test_a_health_sample_goes_to_the_charts_not_to_the_output_each_time(setup) -
     registry.update(JOB, checkpoints_completed=5)
     displays.job_changed(registry.get(JOB), urgent=False)  # type: ignore[arg-type]
     assert len(updates) == shown + 1 and "in 2.0/s" in updates[-1]["text/plain"]
+
+
+def test_a_frontend_that_stops_renewing_is_dropped(setup, monkeypatch) -> None:
+    """A reloaded page does not always close its comm: without renewals its subscription
+    lapses, its health sampling stops and nothing more is sent to it."""
+    from jupyter_flink.display import job_comm
+
+    registry, displays, hub, frontends, fake_health = setup
+    registry.add(job())
+    displays.job_tracked(registry.get(JOB))  # type: ignore[arg-type]
+    now = [1000.0]
+    monkeypatch.setattr(job_comm.time, "monotonic", lambda: now[0])
+    hub.opened("gone", frontends.send_to("gone"), {"jobs": [JOB]})
+    hub.opened("here", frontends.send_to("here"), {"jobs": [JOB]})
+    assert fake_health.shown == {JOB}
+    for _ in range(6):  # the page that stays renews every 30 s; the other is gone
+        now[0] += job_comm.RENEW_EVERY_S
+        hub.received("here", {"version": 1, "alive": True})
+    registry.update(JOB, checkpoints_completed=7)
+    displays.job_changed(registry.get(JOB), urgent=True)  # type: ignore[arg-type]
+    assert frontends.sent["here"][-1]["jobs"][JOB]["checkpoints"]["completed"] == 7
+    assert len(frontends.sent["here"]) == 2, "a renewal is not answered"
+    assert len(frontends.sent["gone"]) == 1  # its answer only: dropped before the change
+    assert fake_health.shown == {JOB}
+    now[0] += job_comm.LEASE_S + 1  # the last page goes too: nothing is sampled any more
+    displays.job_changed(registry.get(JOB), urgent=True)  # type: ignore[arg-type]
+    assert fake_health.shown == frozenset()
+    assert not hub.interested([JOB])
