@@ -234,3 +234,44 @@ def test_the_jobs_panel_and_a_kernel_restart(lab, jupyter_server, tmp_path):
     assert "stopped with savepoint" in view["banner"], view
     assert "not running" in lab.page.locator("#jupyter-flink-jobs").inner_text()
     lab.screenshot("4-no-kernel")
+
+
+LIVE_TABLE = """%%flink.ssql(type=update, jobName=live_table)
+CREATE TABLE IF NOT EXISTS numbers (k INT) WITH ('connector' = 'datagen',
+  'rows-per-second' = '20', 'fields.k.min' = '0', 'fields.k.max' = '4');
+SELECT k, COUNT(*) AS c FROM numbers GROUP BY k"""
+
+
+def table_view(lab, index: int) -> dict[str, Any]:
+    """What the live table of cell ``index`` shows: its changes received, its banner."""
+    view = dict(lab.page.evaluate(
+        """node => ({text: node.querySelector('.jf-table-body').textContent,
+                     banner: node.querySelector('.jf-banner').textContent || null})""",
+        lab._cell(index).locator(".jf-table").element_handle(timeout=60_000)))
+    match = re.search(r"([\d,]+) changes? received", view["text"])
+    view["changes"] = int(match.group(1).replace(",", "")) if match else -1
+    return view
+
+
+@pytest.mark.browser
+@pytest.mark.flink
+def test_a_live_table_stays_live_after_a_reload(lab, jupyter_server):
+    write_notebook(jupyter_server, LIVE_TABLE, "%flink.cancel live_table")
+    lab.open_notebook(NOTEBOOK, timeout=120)
+    lab.run_cell(0, timeout=START_TIMEOUT)
+    first = wait_until(lambda: (v := table_view(lab, 0))["changes"] > 0 and v, timeout=90,
+                       what="the live table's first rows")
+    lab.save()
+
+    # After a reload the table goes on from where the kernel is, not from the saved file
+    lab.reload()
+    wait_until(lambda: (v := table_view(lab, 0))["changes"] > first["changes"] + 20 and
+               v["banner"] is None, timeout=90, what="the table to go on after the reload")
+    lab.screenshot("live-table-after-reload")
+
+    # Cancelled: the final table, no banner, and it stays as it is
+    lab.run_cell(1, timeout=120)
+    final = wait_until(lambda: (v := table_view(lab, 0)) and "cancel" in v["text"].lower()
+                       and v, timeout=60, what="the table's final state")
+    assert final["banner"] is None
+    lab.screenshot("live-table-cancelled")
