@@ -20,7 +20,7 @@ import { ICellModel } from '@jupyterlab/cells';
 import { INotebookModel, NotebookPanel } from '@jupyterlab/notebook';
 import { IObservableList } from '@jupyterlab/observables';
 import { Kernel, KernelMessage } from '@jupyterlab/services';
-import { JSONExt, JSONObject } from '@lumino/coreutils';
+import { JSONExt, JSONObject, PromiseDelegate } from '@lumino/coreutils';
 
 import { JOB_MIME, TABLE_MIME } from './jobs';
 
@@ -125,13 +125,62 @@ function isOurRefresh(change: object): boolean {
 }
 
 /**
+ * Whether this page is the one that saves a notebook's updates. Every page showing the
+ * notebook (a second tab) gets the same updates; if each saved them, each save would find the
+ * file changed by the other's and ask the user to overwrite or revert. One page per notebook
+ * and browser holds a Web Lock named after its path and saves; the others wait for it to
+ * close. Without Web Locks (a page not served from a secure origin), every page saves.
+ */
+class SaverLock {
+  constructor(path: string) {
+    this.follow(path);
+  }
+
+  get leads(): boolean {
+    return this._leads;
+  }
+
+  /** Ask for the lock of ``path`` (the notebook was opened, renamed or moved). */
+  follow(path: string): void {
+    this.release();
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    if (!locks) {
+      this._leads = true;
+      return;
+    }
+    const held = new PromiseDelegate<void>();
+    this._held = held;
+    void locks
+      .request(`jupyter-flink:save:${path}`, () => {
+        if (this._held !== held) {
+          return undefined; // given up while waiting: hand it on at once
+        }
+        this._leads = true;
+        return held.promise;
+      })
+      .catch(error => console.warn('jupyter-flink: no save lock', error));
+  }
+
+  release(): void {
+    this._leads = false;
+    this._held?.resolve();
+    this._held = null;
+  }
+
+  private _leads = false;
+  private _held: PromiseDelegate<void> | null = null;
+}
+
+/**
  * Saves a notebook after a metadata update that arrived while the user had nothing unsaved,
  * and keeps the kernel's refreshes of our outputs from marking it as changed. Whatever else
  * changes (typing, running a cell, editing metadata, adding cells) is the user's: then the
- * update waits for the user's next save, as any change would.
+ * update waits for the user's next save, as any change would. Of several pages showing the
+ * notebook, one saves (SaverLock); the others hold the same update and count as saved.
  */
 class QuietSaver {
   constructor(private readonly _context: NotebookPanel['context']) {
+    this.lock = new SaverLock(_context.path);
     // Loading the notebook fills the model: count changes from when it is loaded.
     void _context.ready.then(() => {
       if (_context.isDisposed) {
@@ -159,12 +208,20 @@ class QuietSaver {
     } finally {
       this._applying = false;
     }
-    if (changed && clean && !this._context.isDisposed) {
+    if (!changed || !clean || this._context.isDisposed) {
+      return;
+    }
+    if (this.lock.leads) {
       this._save();
+    } else {
+      this._context.model.dirty = false; // the page that leads saves the same update
     }
   }
 
+  readonly lock: SaverLock;
+
   dispose(): void {
+    this.lock.release();
     const model = this._context.model;
     model.cells.changed.disconnect(this._onCells, this);
     model.metadataChanged.disconnect(this._onUserChange, this);
@@ -322,7 +379,10 @@ export function watchMetadata(context: NotebookPanel['context']): void {
       kernel.iopubMessage.connect(onIOPub);
     }
   };
-  const moved = (): void => tellPath();
+  const moved = (): void => {
+    saver.lock.follow(context.path);
+    tellPath();
+  };
 
   sessionContext.kernelChanged.connect(attach);
   context.pathChanged.connect(moved);

@@ -123,7 +123,8 @@ def test_a_jobs_output_stays_live_and_the_notebook_stays_saved(lab, jupyter_serv
     wait_for_checkpoints_beyond(lab, 1, before, "checkpoints counted on after the reload")
     lab.screenshot("3-after-reload")
 
-    # ... and in a second tab of the browser, at the same time
+    # ... and in a second tab of the browser, at the same time; one of them saves the
+    # updates, so neither finds the file changed by the other ("File Changed" dialog)
     tab = lab.another_tab()
     try:
         tab.open_notebook(NOTEBOOK, timeout=120)
@@ -131,6 +132,17 @@ def test_a_jobs_output_stays_live_and_the_notebook_stays_saved(lab, jupyter_serv
                                     "checkpoints counted on in a second tab")
         wait_for_checkpoints_beyond(lab, 1, completed(shown(tab, 1)),
                                     "and still in the first one")
+        at_save = jupyter_server.read_notebook(NOTEBOOK)["cells"][1]["metadata"]["flink"][
+            "latest_checkpoint_path"]
+        wait_until(lambda: jupyter_server.read_notebook(NOTEBOOK)["cells"][1]["metadata"][
+            "flink"]["latest_checkpoint_path"] != at_save, timeout=60,
+            what="newer checkpoints saved while two tabs show the notebook")
+        wait_for_checkpoints_beyond(lab, 1, completed(shown(lab, 1)), "a checkpoint more")
+        for page in (lab, tab):
+            assert page.page.locator(".jp-Dialog").count() == 0, page.page.locator(
+                ".jp-Dialog").inner_text()
+            wait_until(lambda p=page: not p.is_dirty(), timeout=20,
+                       what="no unsaved changes (an update is saved within moments)")
         tab.screenshot("second-tab")
     finally:
         tab.page.close()
