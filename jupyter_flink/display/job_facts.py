@@ -29,6 +29,7 @@ from typing import Any
 
 from ..jobs.health import JobHealth
 from ..jobs.registry import TrackedJob
+from ..secrets import mask
 from .formatting import format_duration, format_time_ms
 
 __all__ = ["MIME_TYPE", "PAYLOAD_VERSION", "TABLE_MIME_TYPE", "KernelFacts", "checkpoint_text",
@@ -100,9 +101,11 @@ def health_text(health: JobHealth | None) -> str | None:
 
 def job_payload(job: TrackedJob, kernel: KernelFacts, health: JobHealth | None, *,
                 now_ms: int, series: bool) -> dict[str, Any]:
-    """The JSON of :data:`MIME_TYPE` (see the module docstring)."""
+    """The JSON of :data:`MIME_TYPE` (see the module docstring); secrets in its texts (URL
+    credentials, values of ${env:...} references, e.g. in a job's name) masked, as in the
+    text and HTML renderings: it is saved in the notebook and sent to every frontend."""
     cluster = kernel.cluster()
-    return {
+    return _masked({
         "version": PAYLOAD_VERSION,
         "kernel": kernel.instance,
         "cluster": cluster,
@@ -137,7 +140,15 @@ def job_payload(job: TrackedJob, kernel: KernelFacts, health: JobHealth | None, 
         "recording_problem": job.recording_problem,
         "health": _health(health, series) if health is not None and
         job.state == "RUNNING" else None,
-    }
+    })
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    return value
 
 
 def _health(health: JobHealth, series: bool) -> dict[str, Any] | None:

@@ -223,8 +223,8 @@ class FlinkSession:
             # No URL to click: a browser lacks the certificate (Jupyter would link it)
             address = self.cluster.rest_url.split("://", 1)[-1]
             return (f"Embedded Flink cluster running on {address} (HTTPS, loopback only; only "
-                    "clients holding this kernel's certificate get in). Its web UI opens "
-                    "through Jupyter: the 'Flink UI' link of a job's output.")
+                    "clients holding this kernel's certificate get in). Your browser opens its "
+                    "web UI through Jupyter: the 'Flink UI' link of a job's output.")
         tls = self.cluster.client_tls()
         how = " with a client certificate" if tls is not None and tls.certificate else ""
         return f"Using the remote Flink cluster at {self.cluster.rest_url}{how}."

@@ -154,8 +154,9 @@ def test_killed_taskmanager_job_recovers_exactly_once(
                what="output after the recovery")
     restarts = wait_until(lambda: num_restarts(cluster, job_id), timeout=30,
                           what="the failure in Flink's exception history")
-    shown = wait_for_status(kernel, reply, f"restarts: {restarts}", timeout=30)
-    assert "[RUNNING]" in shown
+    wait_for_status(kernel, reply, f"restarts: {restarts}", timeout=30)
+    # all tasks running again (while they deploy it says "[RUNNING: 0/2 tasks running]")
+    wait_for_status(kernel, reply, "[RUNNING]", timeout=30)
     assert running_copies(cluster, "outlives_tm") == [job_id]
     kernel.execute("%flink.cancel outlives_tm")
     assert_exactly_once(committed_rows(sink))
@@ -253,7 +254,7 @@ def test_wordcount_error_restarts_from_checkpoint_and_counts_continue(
 
     shown = wait_for_status(kernel, reply, "restarts: 1", timeout=30)
     assert "by zero" in shown or "ArithmeticException" in shown
-    assert "[RUNNING]" in shown
+    shown = wait_for_status(kernel, reply, "[RUNNING]", timeout=30)
     # what the restart restored (issue 6: "the status output shows restarts and what each
     # restart restored")
     wait_for_status(kernel, reply, data["latest"]["restored"]["external_path"], timeout=15)

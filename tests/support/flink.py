@@ -16,12 +16,19 @@ from .tls import httpx_verify
 from .waiting import wait_until
 
 REST_URL = re.compile(r"https?://127\.0\.0\.1:\d+")
+# The first cell's announcement names the address without a scheme (no link to click)
+ANNOUNCED = re.compile(r"cluster running on (127\.0\.0\.1:\d+) \((HTTPS|HTTP)\b")
 
 
 def rest_url_from(text: str) -> str:
+    """The embedded cluster's REST URL, from a status output, %flink.info or the first
+    Flink cell's announcement."""
     match = REST_URL.search(text)
-    assert match, f"no REST URL of the embedded cluster in: {text!r}"
-    return match.group(0)
+    if match:
+        return match.group(0)
+    announced = ANNOUNCED.search(text)
+    assert announced, f"no REST URL of the embedded cluster in: {text!r}"
+    return f"{announced.group(2).lower()}://{announced.group(1)}"
 
 
 def get(url: str, path: str) -> Any:

@@ -3,12 +3,14 @@ allowed (conf values, interpreter secrets, header Flink keys)."""
 
 from __future__ import annotations
 
+import json
 import secrets as random
 from pathlib import Path
 
 import pytest
 
 from jupyter_flink import secrets
+from jupyter_flink.display.job_facts import KernelFacts, job_payload
 from jupyter_flink.display.job_status import ClusterAddress, render_html, render_text
 from jupyter_flink.errors import ConfigurationError, PropertyError
 from jupyter_flink.jobs.registry import Owner, TrackedJob
@@ -171,3 +173,6 @@ def test_status_output_masks_and_shows_an_unbrowsable_cluster_as_text() -> None:
     assert "href=" not in page and "<code title=" in page
     remote = ClusterAddress("https://flink.example:8081")
     assert "href='https://flink.example:8081'" in render_html(job, remote)
+    # the JSON of our MIME type (saved in the notebook, sent on the jobs comm) alike
+    payload = json.dumps(job_payload(job, KernelFacts(), None, now_ms=0, series=True))
+    assert value not in payload and "K:S@" not in payload and "s3://***@bucket" in payload
