@@ -211,10 +211,11 @@ class QuietSaver {
     if (!changed || !clean || this._context.isDisposed) {
       return;
     }
+    // Nothing of the user's is unsaved, and the update is saved now (or by the page that
+    // leads): not dirty meanwhile, or closing the tab during the save would ask to save
+    this._context.model.dirty = false;
     if (this.lock.leads) {
       this._save();
-    } else {
-      this._context.model.dirty = false; // the page that leads saves the same update
     }
   }
 
@@ -269,7 +270,12 @@ class QuietSaver {
     this._saving = true;
     this._context
       .save()
-      .catch(error => console.warn('jupyter-flink: saving the recorded paths failed', error))
+      .catch(error => {
+        console.warn('jupyter-flink: saving the recorded paths failed', error);
+        if (!this._context.isDisposed) {
+          this._context.model.dirty = true; // the file lacks the update: the user's save
+        }
+      })
       .finally(() => {
         this._saving = false;
         const again = this._again;
