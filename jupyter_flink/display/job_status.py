@@ -115,7 +115,8 @@ def render_text(job: TrackedJob, address: ClusterAddress | None = None, *, uptim
     detail = state_detail(job, cluster)
     state = f"{job.state}: {detail}" if detail else job.state
     head = (f"Flink job {short_name(mask(job.name))} [{state}] "
-            f"id {job.job_id} up {format_duration(job.uptime_seconds()) if uptime else '...'}")
+            f"id {job.job_id} {_ran(job)} "
+            f"{format_duration(job.uptime_seconds()) if uptime else '...'}")
     lines = [head] + [f"  {label}: {value}" for label, value in status_rows(job, health)]
     if address:
         lines.append(f"  cluster: {address.text()}")
@@ -139,9 +140,14 @@ def render_html(job: TrackedJob, address: ClusterAddress | None = None, *,
         f"<span style='color:white;background:{colour};"
         f"padding:0 0.4em;border-radius:3px'>{esc(job.state)}</span> "
         + (f"<span style='color:#b26a00'>{esc(detail)}</span> " if detail else "") +
-        f"up {esc(format_duration(job.uptime_seconds()))} &middot; "
+        f"{_ran(job)} {esc(format_duration(job.uptime_seconds()))} &middot; "
         f"<code>{esc(job.job_id)}</code>{link}"
         f"<table style='margin-top:0.3em'>{rows}</table></div>")
+
+
+def _ran(job: TrackedJob) -> str:
+    """"up" while a job runs, "ran" once it ended (for how long, not since when)."""
+    return "ran" if job.ended else "up"
 
 
 class JobView:

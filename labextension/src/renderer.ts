@@ -312,7 +312,8 @@ export class JobRenderer extends Widget implements IRenderMime.IRenderer {
         shown.live && job.end_time_ms === null && job.state === 'RUNNING'
           ? Date.now() - shown.receivedAt
           : 0;
-      const uptime = `up ${formatDuration((end - job.start_time_ms + extra) / 1000)}`;
+      const ran = TERMINAL_STATES.has(job.state) ? 'ran' : 'up';
+      const uptime = `${ran} ${formatDuration((end - job.start_time_ms + extra) / 1000)}`;
       // A state this output no longer follows: its uptime is as of then, not now
       const stale = !shown.live && !TERMINAL_STATES.has(job.state);
       this._uptime.textContent = stale ? `${uptime} when last seen` : uptime;

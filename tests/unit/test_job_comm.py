@@ -292,3 +292,10 @@ def test_a_frontend_that_stops_renewing_is_dropped(setup, monkeypatch) -> None:
     displays.job_changed(registry.get(JOB), urgent=True)  # type: ignore[arg-type]
     assert fake_health.shown == frozenset()
     assert not hub.interested([JOB])
+
+
+def test_a_running_job_is_up_an_ended_one_ran() -> None:
+    running = render_text(job()).splitlines()[0]
+    ended = render_text(dataclasses.replace(job(state="CANCELED"), start_time_ms=1_000,
+                                            end_time_ms=8_000)).splitlines()[0]
+    assert " up " in running and " ran 7s" in ended, (running, ended)
