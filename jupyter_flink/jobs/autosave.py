@@ -111,7 +111,9 @@ class AutoSavepointJobs:
     def _take(self, job_id: str, target_dir: str) -> None:
         tracker = self._control.tracker
         rest = tracker.clients.get("autosave")
-        location = self._control.savepoint(job_id, target_dir, origin="automatic", rest=rest)
+        location = self._control.automatic_savepoint(job_id, target_dir, rest=rest)
+        if location is None:
+            return  # the job is being stopped, or another savepoint of it is under way
         deleted = self._retain(job_id, location)
         gone = f"; {len(deleted)} older automatic one(s) deleted" if deleted else ""
         tracker.note(job_id, f"Automatic savepoint taken at {time.strftime('%H:%M:%S')}: "

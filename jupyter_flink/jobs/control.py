@@ -7,12 +7,19 @@
 * savepoint: without stopping.
 
 Every savepoint taken is recorded as the cell's ``savepoint_path`` before anything else.
+Savepoints of one job are taken one at a time (a stop waits for a savepoint under way), and an
+automatic savepoint gives way: it is skipped while the job is being stopped or another
+savepoint of it is under way. Triggered while a stop-with-savepoint was pending, automatic
+savepoints kept Flink from ever completing the stop (measured: 120 s, then a plain cancel).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import JobError, RestError
@@ -45,6 +52,9 @@ class JobControl:
 
     def __init__(self, tracker: JobTracker):
         self.tracker = tracker
+        self._turns: dict[str, threading.Lock] = {}  # one savepoint of a job at a time
+        self._stopping: set[str] = set()
+        self._guard = threading.Lock()
 
     def cancel(self, job_id: str, *, rest: FlinkRestClient | None = None) -> StopOutcome:
         """Cancel as a cell does: with a savepoint if the cell set savepointDir.
@@ -88,11 +98,21 @@ class JobControl:
         calling thread, if not the kernel's.
         """
         job = self._get(job_id)
-        rest = rest or self.tracker.rest
-        request = rest.trigger_savepoint(job_id, target_dir)
-        location = rest.wait_for_savepoint(job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
-        self._record_savepoint(job, location, origin)
-        return location
+        with self._turn(job_id):
+            return self._savepoint(job, target_dir, origin, rest or self.tracker.rest)
+
+    def automatic_savepoint(self, job_id: str, target_dir: str, *,
+                            rest: FlinkRestClient | None = None) -> str | None:
+        """An automatic savepoint, unless the job is being stopped, has ended, or another
+        savepoint of it is under way (None: skipped; the next one is due an interval on)."""
+        with self._guard:
+            if job_id in self._stopping:
+                return None
+        with self._turn(job_id, wait=False) as mine:
+            job = self.tracker.registry.get(job_id)
+            if not mine or job is None or job.ended or job_id in self._stopping:
+                return None
+            return self._savepoint(job, target_dir, "automatic", rest or self.tracker.rest)
 
     def stop_all(self) -> list[StopOutcome]:
         """Cancel every running job (in parallel, with savepoints where set): at shutdown."""
@@ -116,11 +136,38 @@ class JobControl:
             raise JobError(f"Job {job_id} is not tracked by this kernel.", job_id=job_id)
         return job
 
-    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str, rest: FlinkRestClient,
-                             *, origin: str) -> StopOutcome:
-        request = rest.trigger_stop_with_savepoint(job.job_id, target_dir)
+    @contextmanager
+    def _turn(self, job_id: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the job's savepoint turn (waiting for it, or not: yields whether it is ours)."""
+        with self._guard:
+            lock = self._turns.setdefault(job_id, threading.Lock())
+        mine = lock.acquire(timeout=SAVEPOINT_TIMEOUT_S) if wait else lock.acquire(False)
+        try:
+            yield mine
+        finally:
+            if mine:
+                lock.release()
+
+    def _savepoint(self, job: TrackedJob, target_dir: str, origin: str,
+                   rest: FlinkRestClient) -> str:
+        request = rest.trigger_savepoint(job.job_id, target_dir)
         location = rest.wait_for_savepoint(job.job_id, request, timeout=SAVEPOINT_TIMEOUT_S)
         self._record_savepoint(job, location, origin)
+        return location
+
+    def _stop_with_savepoint(self, job: TrackedJob, target_dir: str, rest: FlinkRestClient,
+                             *, origin: str) -> StopOutcome:
+        with self._guard:
+            self._stopping.add(job.job_id)  # automatic savepoints give way from now on
+        try:
+            with self._turn(job.job_id):  # after a savepoint under way, if any
+                request = rest.trigger_stop_with_savepoint(job.job_id, target_dir)
+                location = rest.wait_for_savepoint(job.job_id, request,
+                                                   timeout=SAVEPOINT_TIMEOUT_S)
+                self._record_savepoint(job, location, origin)
+        finally:
+            with self._guard:
+                self._stopping.discard(job.job_id)
         message = f"Job {job.name} was stopped with savepoint {location}."
         return StopOutcome(self._after_end(job, message, rest), location, message)
 
