@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 HEALTH_INTERVAL_S = 5.0
 SPAN_S = 300.0  # the charts show the last five minutes
 STALE_S = 15.0  # counters standing still this long mean a rate of zero
+MIN_RATE_SPAN_S = 2.5  # a rate over a shorter span is mostly the counters' varying age
 MAX_METRIC_LOOKUPS = 20  # listings of a job's metric names, while some are missing
 MAX_CHECKPOINT_POINTS = 60
 
@@ -322,15 +323,17 @@ def _rates(state: _JobState, records_in: float | None, records_out: float | None
            now: float) -> tuple[float | None, float | None]:
     """Records per second of each counter since it last moved. Flink refreshes the counters
     in steps, and a windowed sink writes in bursts: one that stands still keeps its last rate
-    (until STALE_S have passed: then it is zero)."""
+    (until STALE_S have passed: then it is zero). Over less than MIN_RATE_SPAN_S (a sample
+    taken early, as a new frontend subscribes) the counters' own age, up to the metric
+    fetcher's interval, would swing the rate: the last one is kept until the span is longer."""
     rates = list(state.rates)
     for index, value in enumerate((records_in, records_out)):
         mark = state.marks[index]  # (value, time) when the counter last moved
         if value is None or mark is None or value < mark[0]:  # new, or reset by a restart
             rates[index] = None
             state.marks[index] = None if value is None else (value, now)
-        elif value > mark[0]:
-            rates[index] = (value - mark[0]) / max(now - mark[1], 1e-3)
+        elif value > mark[0] and now - mark[1] >= MIN_RATE_SPAN_S:
+            rates[index] = (value - mark[0]) / (now - mark[1])
             state.marks[index] = (value, now)
         elif now - mark[1] >= STALE_S:
             rates[index] = 0.0

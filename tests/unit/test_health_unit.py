@@ -122,6 +122,19 @@ def test_a_counter_that_stood_still_keeps_its_rate_until_it_is_stale(
     assert rates == [None, pytest.approx(100), pytest.approx(100), pytest.approx(50), 0.0]
 
 
+def test_a_sample_taken_early_keeps_the_rate(clock: list[float]) -> None:
+    """A frontend that subscribes wakes the sampler: a counter that moved over half a second
+    says more about when Flink fetched it than about the rate."""
+    rest = FakeRest()
+    monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
+    for records_in, step in ((0, 0), (100, 5), (104, 0.5), (200, 4.5)):
+        clock[0] += step
+        set_metrics(rest, records_in=records_in, records_out=0)
+        monitor.sample(JOB)
+    rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
+    assert rates == [None, pytest.approx(20), pytest.approx(20), pytest.approx(20)]
+
+
 def test_a_restart_resets_the_rates() -> None:
     rest = FakeRest()
     monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
