@@ -5,7 +5,8 @@ Precedence (Zeppelin's, see DESIGN.md "Contract"):
 1. the recorded ``savepoint_path`` if ``resumeFromSavepoint=true``;
 2. else the cell's latest state if ``resumeFromLatestCheckpoint=true``: the newest restorable
    of the recorded checkpoint, a newer complete ``chk-N`` of the same job on storage (the
-   kernel died before it could record it), and the recorded savepoint (the one its last
+   kernel died before it could record it), the checkpoints of the cell's last job when that
+   one died before its first was recorded, and the recorded savepoint (the one its last
    job was stopped with: Flink deletes a job's checkpoints when it stops with a savepoint);
 3. else the cell's own ``execution.savepoint.path`` / ``execution.state-recovery.path``, or
    ``resumeFrom=N`` (entry N of the cell's history);
@@ -103,6 +104,7 @@ def recorded_for_cell(cell_id: str | None, metadata: Any,
 def latest_restore_point(recorded: Recorded, *,
                          written_at: Callable[[str], float | None] = storage.written_at,
                          newer: Callable[[str], Sequence[str]] = storage.newer_checkpoints,
+                         of_job: Callable[[str, str], Sequence[str]] = storage.checkpoints_of_job,
                          usable: Callable[[Latest], bool] = lambda latest: True,
                          ) -> Latest | None:
     """The cell's newest restorable state (rule 2 above), by when its ``_metadata`` was
@@ -115,6 +117,15 @@ def latest_restore_point(recorded: Recorded, *,
         candidates.extend(Latest(path, "a checkpoint found on storage, newer than the recorded "
                                        "one (the kernel stopped before recording it)", True)
                           for path in newer(recorded.latest_checkpoint_path))
+        last_job = recorded.job_id
+        if last_job and storage.job_id_of(recorded.latest_checkpoint_path) not in (None,
+                                                                                  last_job):
+            # The cell's last job (a later run) was killed before its first checkpoint was
+            # recorded: its checkpoints, and the output they committed, are newer
+            candidates.extend(Latest(path, "a checkpoint of the cell's last job found on "
+                                           "storage (the kernel stopped before recording it)",
+                                     True)
+                              for path in of_job(recorded.latest_checkpoint_path, last_job))
     if recorded.savepoint_path:
         stopped = any(e.get("path") == recorded.savepoint_path
                       and e.get("origin") in ("stop", "cancel") for e in recorded.history)

@@ -125,3 +125,46 @@ def test_remote_kill_9_at_random_moments(remote_book: Crashing,
     assert sum("previous job is stopped first" in text for text in said) >= KILLS - 1, said
     assert all("Starting without state" not in text for text in said[1:]), said
     assert_exactly_once(committed_rows(remote_book.sink))
+
+
+def kill_9(kernel: KernelDriver) -> None:
+    jvms = child_pids(kernel.pid)
+    os.kill(kernel.pid, signal.SIGKILL)
+    wait_until(lambda: not any(alive(p) for p in jvms), timeout=30,
+               what="the killed kernel's children to exit")
+
+
+def test_a_run_killed_before_recording_its_first_checkpoint(tmp_path: Path) -> None:
+    """Run 1 records chk-N; run 2 restores from it, completes (and commits output with) a
+    checkpoint of its own, and its kernel dies before recording it: the journal still names
+    run 1's chk-N and run 2's job id. Run 3 must start from run 2's checkpoint, or it replays
+    what run 2 already wrote. The moment is a tenth of a second wide, so the journal is put
+    back as that kill would have left it."""
+    book = Crashing(tmp_path, CHECKPOINTS.format(root=tmp_path)
+                    + "execution.checkpointing.num-retained 1\n")
+    with book.kernel() as kernel:
+        book.run_cell(kernel)
+        first = wait_until(book.recorded, timeout=60, what="run 1's first recorded checkpoint")
+        kill_9(kernel)
+    with book.kernel() as kernel:
+        reply = book.run_cell(kernel)
+        assert "chk-" in reply.stdout and first.rsplit("/", 1)[-1] in reply.stdout
+        second = wait_until(lambda: (p := book.recorded()) and p != first and p, timeout=60,
+                            what="run 2's own recorded checkpoint")
+        wait_until(lambda: len(committed_rows(book.sink)) > 0, timeout=60,
+                   what="output committed by run 2")
+        kill_9(kernel)
+    journal = json.loads(book.journal.read_text())
+    entry = journal["cells"][CELL]
+    assert entry["job_id"] in second  # run 2's job, recorded when it started
+    entry["latest_checkpoint_path"] = first
+    book.journal.write_text(json.dumps(journal))
+    with book.kernel() as kernel:
+        reply = book.run_cell(kernel)
+        assert "a checkpoint of the cell's last job found on storage" in reply.stdout, \
+            reply.stdout
+        rows = len(committed_rows(book.sink))
+        wait_until(lambda: len(committed_rows(book.sink)) > rows + 400, timeout=60,
+                   what="run 3's output")
+        kernel.execute("%flink.cancel crashing")
+    assert_exactly_once(committed_rows(book.sink))

@@ -9,7 +9,7 @@ second (DESIGN.md: the facts measured about the filesystem sink).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 # A keyed count over a deterministic source; append-only, so a file sink can hold it.
@@ -40,9 +40,26 @@ def committed_rows(directory: Path) -> list[tuple[int, int, int]]:
 
 def assert_exactly_once(rows: list[tuple[int, int, int]]) -> None:
     ids = sorted(r[0] for r in rows)
-    assert ids == list(range(1, len(ids) + 1)), "ids lost or doubled"
+    if ids != list(range(1, len(ids) + 1)):
+        seen = Counter(ids)
+        doubled = sorted(i for i, times in seen.items() if times > 1)
+        lost = sorted(set(range(1, max(ids) + 1)) - set(seen))
+        raise AssertionError(f"ids lost or doubled: {len(ids)} rows, {len(seen)} ids up to "
+                             f"{max(ids)}; lost {_ranges(lost)}; doubled {_ranges(doubled)}")
     per_key = defaultdict(list)
     for _, k, cnt in sorted(rows):
         per_key[k].append(cnt)
     for k, counts in per_key.items():
         assert sorted(counts) == list(range(1, len(counts) + 1)), f"key {k}: counts broke"
+
+
+def _ranges(ids: list[int]) -> str:
+    """1-3, 7 for [1, 2, 3, 7] (at most 10 ranges shown)."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs[:10])
+    return (text + (" ..." if len(runs) > 10 else "")) or "none"

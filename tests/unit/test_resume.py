@@ -165,6 +165,23 @@ def test_latest_finds_a_newer_checkpoint_the_kernel_never_recorded(tmp_path: Pat
     assert fsspec_url(found.path).rstrip("/") == fsspec_url(newer).rstrip("/")
 
 
+def test_latest_finds_the_checkpoints_of_the_cells_last_job(tmp_path: Path) -> None:
+    """Job A's chk-7 was recorded; job B, the next run, restored from it, completed chk-8 (and
+    committed its output), and the kernel died before recording it: B's chk-8 is the latest,
+    or the next run replays what B already wrote."""
+    root = tmp_path / "chk"
+    recorded_one = _restorable(root / ("a" * 32), "chk-7", age_s=30)
+    later = _restorable(root / ("b" * 32), "chk-8", age_s=2)
+    _restorable(root / ("c" * 32), "chk-9", age_s=1)  # another cell's job: not this one's
+    found = latest_restore_point(Recorded(latest_checkpoint_path=recorded_one,
+                                          job_id="b" * 32))
+    assert found is not None and found.unrecorded and "last job" in found.what
+    assert fsspec_url(found.path).rstrip("/") == fsspec_url(later).rstrip("/")
+    # the recorded job's own checkpoints: nothing to look for elsewhere
+    same = latest_restore_point(Recorded(latest_checkpoint_path=recorded_one, job_id="a" * 32))
+    assert same is not None and not same.unrecorded
+
+
 def test_latest_prefers_a_checkpoint_newer_than_the_savepoint(tmp_path: Path) -> None:
     savepoint = _restorable(tmp_path / "sp", "savepoint-cc-1", age_s=60)
     checkpoint = _restorable(tmp_path / "chk" / ("c" * 32), "chk-3", age_s=2)
