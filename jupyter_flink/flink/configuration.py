@@ -222,8 +222,9 @@ def _headers_to_running_jvm() -> list[str]:
     """The JVM runs already (warm start, an earlier cell): change its environment too, so
     that its next submission sends the new headers; notices if that cannot be done."""
     try:
-        env = load_class(get_gateway(), "ProcessEnv.java", "jupyterflink.ProcessEnv")
-        invoke_static(get_gateway(), env, "set", ["java.lang.String", "java.lang.String"],
+        gateway = get_gateway()
+        env = load_class(gateway, "ProcessEnv.java", "jupyterflink.ProcessEnv")
+        invoke_static(gateway, env, "set", ["java.lang.String", "java.lang.String"],
                       HEADERS_ENV, os.environ.get(HEADERS_ENV))
         return []
     except Exception as exc:  # py4j and reflection errors alike

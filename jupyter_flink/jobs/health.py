@@ -169,10 +169,15 @@ class HealthMonitor:
         self._merge_checkpoints(job)
 
     def job_ended(self, job: TrackedJob) -> None:
-        self._merge_checkpoints(job)
+        # An ended job shows no charts: its samples would only pile up, job after job
+        with self._lock:
+            self._jobs.pop(job.job_id, None)
+            self._merged.pop(job.job_id, None)
 
     def _merge_checkpoints(self, job: TrackedJob) -> None:
         """Keep the completed checkpoints Flink lists, beyond its short history."""
+        if job.ended:
+            return  # see job_ended
         recent = job.recent_checkpoints
         if not recent or self._merged.get(job.job_id) is recent:
             return  # the same history (a job's copies share it) is merged already

@@ -181,6 +181,12 @@ def test_checkpoints_are_kept_beyond_flinks_history() -> None:
     points = monitor.health(JOB).checkpoints  # type: ignore[union-attr]
     assert [(p.id, p.duration_ms, p.size) for p in points] == [(1, 11, 100), (2, 12, 200),
                                                                (3, 13, 300)]
+    # once the job ended (no charts any more) nothing of it is kept
+    ended = dataclasses.replace(running_job(recent_checkpoints=(stat(5), stat(3))),
+                                state="CANCELED")
+    monitor.job_ended(ended)
+    monitor.job_changed(ended, urgent=True)  # the poller's last looks
+    assert monitor.health(JOB) is None
 
 
 def test_show_starts_sampling_and_stops_when_nobody_looks() -> None:
