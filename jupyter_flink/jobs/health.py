@@ -10,7 +10,7 @@ what the poller reads anyway (Flink's checkpoint history), so they are kept for 
 Definitions, from Flink's task and operator metrics (one aggregated request per vertex):
 
 * records in: what the sources emit (the first operator of each source vertex,
-  ``<operator>.numRecordsOut``), per second between two samples;
+  ``<operator>.numRecordsOut``), per second over the last few samples;
 * records out: what reaches the sinks (the last operator of each vertex no other reads from,
   ``<operator>.numRecordsIn``), per second;
 * busy and backpressured: the largest ``busyTimeMsPerSecond`` / ``backPressuredTimeMsPerSecond``
@@ -22,7 +22,9 @@ Definitions, from Flink's task and operator metrics (one aggregated request per 
 
 Flink refreshes the metrics it serves at most every ``metrics.fetcher.update-interval`` (10 s
 by default; 1 s on the embedded cluster) and only when asked, so a sample whose counters did
-not move keeps the previous rate until they do (or until they stood still for ``STALE_S``).
+not move keeps the previous rate until they do (or until they stood still for ``STALE_S``),
+and a rate spans the counters' last few moves: over one sample interval their age would
+swing it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ HEALTH_INTERVAL_S = 5.0
 SPAN_S = 300.0  # the charts show the last five minutes
 STALE_S = 15.0  # counters standing still this long mean a rate of zero
 MIN_RATE_SPAN_S = 2.5  # a rate over a shorter span is mostly the counters' varying age
+RATE_MOVES = 4  # a rate spans the counter's last moves (20 s at one sample each 5 s) ...
+RATE_WINDOW_S = 60.0  # ... within the last minute, as Flink's own meters do
 MAX_METRIC_LOOKUPS = 20  # listings of a job's metric names, while some are missing
 MAX_CHECKPOINT_POINTS = 60
 
@@ -91,6 +95,39 @@ class JobHealth:
 
 
 @dataclass
+class _Counter:
+    """When a records counter moved, for its rate per second.
+
+    Each counter Flink serves is up to one fetch interval old, so a rate over a single sample
+    interval swings with that age (a steady 50/s read 25/s, then 75/s): a rate spans the
+    counter's last RATE_MOVES moves, at most RATE_WINDOW_S back. Only moves: a look at a
+    counter standing still (the first, or after it stood still or was reset) does not say
+    when it started moving again, and as a base it would pull the rates down for a while.
+    A counter standing still keeps its rate (a windowed sink writes in bursts) until STALE_S
+    have passed: then it is zero. Over less than MIN_RATE_SPAN_S (a sample taken early, as a
+    new frontend subscribes) the last rate is kept.
+    """
+
+    moves: deque[tuple[float, float]] = field(default_factory=deque)  # (value, time)
+    look: tuple[float, float] | None = None  # standing still (or not known) since then
+
+    def restart(self, value: float | None, now: float) -> None:
+        self.moves.clear()
+        self.look = None if value is None else (value, now)
+
+    def moved(self, value: float, now: float) -> float:
+        """Its rate, now that it moved to ``value``."""
+        moves = self.moves
+        moves.append((value, now))
+        while len(moves) > 2 and (len(moves) > RATE_MOVES + 1 or
+                                  now - moves[0][1] > RATE_WINDOW_S):
+            moves.popleft()
+        base = moves[0] if len(moves) > 1 else self.look
+        assert base is not None  # it moved from somewhere
+        return (value - base[0]) / (now - base[1])
+
+
+@dataclass
 class _JobState:
     samples: deque[HealthSample]
     checkpoints: deque[CheckpointPoint] = field(
@@ -100,8 +137,8 @@ class _JobState:
     incomplete: set[str] = field(default_factory=set)  # vertices to list the metrics of again
     lookups: int = 0  # times their metrics were listed
     rates: tuple[float | None, float | None] = (None, None)  # records in, out per second
-    # (value, time.time()) of the records in and out counters when each last moved
-    marks: list[tuple[float, float] | None] = field(default_factory=lambda: [None, None])
+    counters: tuple[_Counter, _Counter] = field(  # records in, records out
+        default_factory=lambda: (_Counter(), _Counter()))
     busiest: str | None = None
 
 
@@ -326,21 +363,19 @@ def _sample(graph: JobGraph, queries: dict[str, tuple[str, ...]],
 
 def _rates(state: _JobState, records_in: float | None, records_out: float | None,
            now: float) -> tuple[float | None, float | None]:
-    """Records per second of each counter since it last moved. Flink refreshes the counters
-    in steps, and a windowed sink writes in bursts: one that stands still keeps its last rate
-    (until STALE_S have passed: then it is zero). Over less than MIN_RATE_SPAN_S (a sample
-    taken early, as a new frontend subscribes) the counters' own age, up to the metric
-    fetcher's interval, would swing the rate: the last one is kept until the span is longer."""
+    """Records per second of each counter (see :class:`_Counter`)."""
     rates = list(state.rates)
     for index, value in enumerate((records_in, records_out)):
-        mark = state.marks[index]  # (value, time) when the counter last moved
-        if value is None or mark is None or value < mark[0]:  # new, or reset by a restart
+        counter = state.counters[index]
+        last = counter.moves[-1] if counter.moves else counter.look
+        if value is None or last is None or value < last[0]:  # new, or reset by a restart
             rates[index] = None
-            state.marks[index] = None if value is None else (value, now)
-        elif value > mark[0] and now - mark[1] >= MIN_RATE_SPAN_S:
-            rates[index] = (value - mark[0]) / (now - mark[1])
-            state.marks[index] = (value, now)
-        elif now - mark[1] >= STALE_S:
+            counter.restart(value, now)
+        elif value > last[0]:
+            if now - last[1] < MIN_RATE_SPAN_S:
+                continue  # too early to say: next time, over a longer span
+            rates[index] = counter.moved(value, now)
+        elif now - last[1] >= STALE_S:
             rates[index] = 0.0
-            state.marks[index] = (value, now)
+            counter.restart(value, now)
     return rates[0], rates[1]

@@ -153,11 +153,31 @@ class JobTracker:
         """Record fields of several jobs: one journal write and one message per notebook.
         ``history``: a restore point to add to the record of some of them, by job id."""
         history = history or {}
-        self.recorder.record([
-            CellRecord(job.owner.notebook_path, job.owner.key,
-                       {"job_id": job.job_id, "job_name": job.name,
-                        "cell_id": job.owner.cell_id, **fields}, history.get(job.job_id))
-            for job, fields in records])
+        cells = []
+        for job, fields in records:
+            point = history.get(job.job_id)
+            if self._replaced(job):
+                # A late look at a job its cell replaced (Flink's REST cache shows a final
+                # checkpoint seconds late) must not name it the cell's job again: a kernel
+                # killed then would not stop the new job and would restore a second copy.
+                # What it reached goes to the cell's history only.
+                path = fields.get("latest_checkpoint_path")
+                if point is None and isinstance(path, str):
+                    point = history_entry(path, "checkpoint", "failure" if job.state ==
+                                          "FAILED" else "cancel", job.job_id)
+                if point is not None:
+                    cells.append(CellRecord(job.owner.notebook_path, job.owner.key, {}, point))
+                continue
+            cells.append(CellRecord(job.owner.notebook_path, job.owner.key,
+                                    {"job_id": job.job_id, "job_name": job.name,
+                                     "cell_id": job.owner.cell_id, **fields}, point))
+        if cells:
+            self.recorder.record(cells)
+
+    def _replaced(self, job: TrackedJob) -> bool:
+        """Whether a newer job of the same cell (or job name) took ``job``'s place."""
+        current = self.registry.for_owner(job.owner)
+        return current is not None and current.job_id != job.job_id
 
     def forget(self, owner: Owner, paths: Sequence[str]) -> None:
         """Drop deleted restore points from the history of ``owner``'s cell."""

@@ -33,6 +33,7 @@ state.checkpoints.dir file://{root}/chk
 state.savepoints.dir file://{root}/savepoints
 """
 CELL = "crash-cell"
+ENDED = {"CANCELED", "FAILED", "FINISHED"}
 HEADER = "jobName=crashing, resumeFromLatestCheckpoint=true"
 
 # Flink's defaults where the race lives: one retained checkpoint, REST statistics cached 3 s.
@@ -81,6 +82,11 @@ def crash_and_resume(book: Crashing, url_of: Any, seed: int) -> list[str]:
             url = url_of(reply)
             job = flink.job_by_name(url, "crashing")
             assert job is not None and job["state"] == "RUNNING"
+            # One job per cell: every earlier run's job was found and stopped (an unknown
+            # one keeps writing and doubles ids)
+            live = [j["jid"] for j in flink.jobs(url) if j["name"] == "crashing"
+                    and j["state"] not in ENDED]
+            assert live == [job["jid"]], (round_, live, reply.stdout)
             if round_ > 0 and book.recorded():
                 checkpoints = flink.get(url, f"/jobs/{job['jid']}/checkpoints")
                 assert checkpoints["counts"]["restored"] == 1, reply.stdout

@@ -118,8 +118,27 @@ def test_a_counter_that_stood_still_keeps_its_rate_until_it_is_stale(
         monitor.sample(JOB)
     rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
     # Flink had not refreshed the counter at the third sample: the rate is kept; the rate
-    # at the fourth is over the six seconds since it last moved; 20 s without: zero.
+    # at the fourth is over the six seconds since it moved first; 20 s without: zero.
     assert rates == [None, pytest.approx(100), pytest.approx(100), pytest.approx(50), 0.0]
+
+
+def test_rates_span_several_moves_so_the_counters_age_does_not_swing_them(
+        clock: list[float]) -> None:
+    """A steady 50/s whose counters Flink served alternately fresh and 2.5 s old: over one
+    sample interval that reads 25/s, then 75/s (what the suite once saw on a loaded
+    machine); over the last moves it stays near 50/s."""
+    rest = FakeRest()
+    monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
+    for step in range(16):
+        age = 2.5 if step % 2 else 0.0
+        set_metrics(rest, records_in=50 * (step * 5 - age + 10), records_out=0)
+        monitor.sample(JOB)
+        clock[0] += 5
+    rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
+    assert rates[0] is None and min(rates[1:3]) < 40  # few moves yet: the age shows
+    assert all(43 <= rate <= 57 for rate in rates[5:]), rates  # over four moves: it does not
+    # and the span is bounded: 20 s at one move per sample
+    assert monitor._jobs[JOB].counters[0].moves[0][1] == clock[0] - 5 - 20
 
 
 def test_a_sample_taken_early_keeps_the_rate(clock: list[float]) -> None:
@@ -133,6 +152,19 @@ def test_a_sample_taken_early_keeps_the_rate(clock: list[float]) -> None:
         monitor.sample(JOB)
     rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
     assert rates == [None, pytest.approx(20), pytest.approx(20), pytest.approx(20)]
+
+
+def test_a_counter_that_starts_late_does_not_pull_the_rates_down(clock: list[float]) -> None:
+    """The first look at a starting job's counter may come long before its source emits:
+    only the first rate includes that wait, not the ones after it."""
+    rest = FakeRest()
+    monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
+    for records_in in (0, 100, 350, 600, 850, 1100):  # 50/s, from 3 s before the 2nd look
+        set_metrics(rest, records_in=records_in, records_out=0)
+        monitor.sample(JOB)
+        clock[0] += 5
+    rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
+    assert rates == [None, pytest.approx(20), *[pytest.approx(50)] * 4]
 
 
 def test_a_restart_resets_the_rates() -> None:

@@ -234,3 +234,33 @@ def test_status_outputs_of_many_jobs_start_no_threads() -> None:
         assert all(h.updates >= 1 for h in handles.values())
     finally:
         tracker.close()
+
+
+def test_a_replaced_job_no_longer_speaks_for_its_cell(tmp_path: Path) -> None:
+    """The cell's previous job was cancelled and a new one submitted; a last look at the old
+    job (Flink's REST cache shows its final checkpoint seconds late) must not name it the
+    cell's job again: a kernel killed then would not find the new job, leave it running and
+    restore a second copy (the remote kill -9 walk doubled ids that way)."""
+    old, new = "a" * 32, "b" * 32
+    tracker = make_tracker()
+    try:
+        owner = Owner(str(tmp_path / "n.ipynb"), "c1", "job")
+        tracker.track(old, "job", owner)
+        tracker._on_round([(old, running(17)(old))])
+        tracker.apply(old, state="CANCELED")  # _stop_previous: cancelled, then ended
+        tracker.track(new, "job", owner, restored_from=f"file:/chk/{old}/chk-17")
+        late = Observation("CANCELED", 1, None, completed=19, latest=checkpoint(old, 19))
+        tracker._on_round([(old, late)])
+
+        entry = json.loads(journal_path_for(owner.notebook_path).read_text())["cells"]["c1"]
+        assert entry["job_id"] == new
+        assert entry["latest_checkpoint_path"] == f"file:/chk/{old}/chk-17"
+        old_job = tracker.registry.get(old)
+        assert old_job is not None and old_job.latest_checkpoint_path.endswith("chk-19")
+        # its news still reaches the cell's history
+        assert any(e["path"].endswith(f"{old}/chk-19") for e in entry.get("history", [])), entry
+        tracker._on_round([(new, running(20)(new))])
+        entry = json.loads(journal_path_for(owner.notebook_path).read_text())["cells"]["c1"]
+        assert entry["job_id"] == new and entry["latest_checkpoint_path"].endswith(f"{new}/chk-20")
+    finally:
+        tracker.close()
