@@ -8,6 +8,8 @@ checked on storage, so that a lost checkpoint is an error naming it, not a Java 
 
 from __future__ import annotations
 
+import uuid
+
 from ..errors import ClusterError, ConfigurationError, PropertyError, RestError
 from ..flink.cluster import cluster_refusal
 from ..flink.saved_state import saved_operators
@@ -29,6 +31,9 @@ from .run import CellRun, Prepared
 __all__ = ["SAVEPOINT_DIR_KEY", "Preparation"]
 
 SAVEPOINT_DIR_KEY = "execution.checkpointing.savepoint-dir"
+CHECKPOINT_DIR_KEYS = ("execution.checkpointing.dir", "state.checkpoints.dir")
+# Flink's internal option for the id of the job a pipeline becomes (PipelineOptionsInternal)
+FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
 
 
 class Preparation:
@@ -38,7 +43,9 @@ class Preparation:
         self.session = session
         self.control = control
 
-    def prepare(self, run: CellRun) -> Prepared:
+    def prepare(self, run: CellRun, *, announce_job: bool = False) -> Prepared:
+        """``announce_job``: the run submits one job; its id is chosen here and recorded
+        before it is submitted (a kernel killed in between leaves a job the next one finds)."""
         props, cell = run.props, run.cell
         self._check_reachable()
         owner = Owner(cell.notebook_path, cell.cell_id, props.job_name or "")
@@ -64,7 +71,8 @@ class Preparation:
             paragraph_path=props.restore_path,
             conf_path=self.session.flink_settings().get(RESTORE_KEY),
             recorded=recorded, resume_from=props.resume_from,
-            latest=lambda rec: latest_restore_point(rec, usable=self._complete))
+            latest=lambda rec: latest_restore_point(rec, usable=self._complete,
+                                                    checkpoint_dir=self._checkpoint_dir()))
         notes.extend(choice.notes)
         if choice.latest is not None and choice.latest.unrecorded and keyed:
             tracker.remember(owner, history_entry(
@@ -74,6 +82,9 @@ class Preparation:
             if note:
                 notes.append(note)
             overrides[RESTORE_KEY] = choice.path
+        if announce_job and keyed:
+            overrides[FIXED_JOB_ID_KEY] = job_id = uuid.uuid4().hex  # a JobID: 16 random bytes
+            tracker.announce(owner, job_id)
         run.prepared = Prepared(owner, overrides, choice.path, choice.reason, tuple(notes))
         for text in notes:
             run.note(text)
@@ -95,6 +106,10 @@ class Preparation:
                 fix="Check that it still runs (its jobs keep their recorded paths); when it "
                     "answers again, run the cell again.", details=exc.details) from exc
 
+    def _checkpoint_dir(self) -> str | None:
+        settings = self.session.job_settings()
+        return next((settings[key] for key in CHECKPOINT_DIR_KEYS if settings.get(key)), None)
+
     def _complete(self, latest: Latest) -> bool:
         """Whether a checkpoint nobody recorded can be read by Flink: a crash while Flink
         wrote its ``_metadata`` leaves it cut off (recorded ones were complete)."""
@@ -110,10 +125,10 @@ class Preparation:
     def _stop_previous(self, run: CellRun, owner: Owner) -> None:
         if not (owner.cell_id or owner.job_name):
             return
-        previous = self.control.tracker.registry.for_owner(owner)
-        if previous is not None and not previous.ended:
-            outcome = self.control.cancel(previous.job_id)
-            run.note(f"This cell's previous job is stopped first. {outcome.message}")
+        for previous in self.control.tracker.registry.active():
+            if previous.owner.key == owner.key:
+                outcome = self.control.cancel(previous.job_id)
+                run.note(f"This cell's previous job is stopped first. {outcome.message}")
 
     def job_overrides(self, props: ParagraphProperties) -> dict[str, str]:
         """The Flink settings the cell's properties make for its job."""

@@ -5,9 +5,10 @@ Precedence (Zeppelin's, see DESIGN.md "Contract"):
 1. the recorded ``savepoint_path`` if ``resumeFromSavepoint=true``;
 2. else the cell's latest state if ``resumeFromLatestCheckpoint=true``: the newest restorable
    of the recorded checkpoint, a newer complete ``chk-N`` of the same job on storage (the
-   kernel died before it could record it), the checkpoints of the cell's last job when that
-   one died before its first was recorded, and the recorded savepoint (the one its last
-   job was stopped with: Flink deletes a job's checkpoints when it stops with a savepoint);
+   kernel died before it could record it), the checkpoints of the cell's last jobs when their
+   kernel died before it recorded them (a job's id is recorded before it is submitted), and
+   the recorded savepoint (the one its last job was stopped with: Flink deletes a job's
+   checkpoints when it stops with a savepoint);
 3. else the cell's own ``execution.savepoint.path`` / ``execution.state-recovery.path``, or
    ``resumeFrom=N`` (entry N of the cell's history);
 4. else ``execution.state-recovery.path`` from ``%%flink.conf``;
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..errors import PropertyError
 from ..recording import storage
-from ..recording.record import HISTORY_KEY, newest_record, valid_record
+from ..recording.record import HISTORY_KEY, newest_record, submitted_job_ids, valid_record
 
 RESTORE_KEY = "execution.state-recovery.path"
 
@@ -44,6 +45,7 @@ class Recorded:
     source: str = "nothing recorded"
     history: tuple[Mapping[str, Any], ...] = ()
     job_id: str | None = None
+    jobs: tuple[str, ...] = ()  # the cell's last jobs, newest first (the recorded one too)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def recorded_for_cell(cell_id: str | None, metadata: Any,
         return Recorded(), notes
     source, chosen = newest
     return Recorded(chosen.get("latest_checkpoint_path"), chosen.get("savepoint_path"), source,
-                    tuple(chosen.get(HISTORY_KEY) or ()), chosen.get("job_id")), notes
+                    tuple(chosen.get(HISTORY_KEY) or ()), chosen.get("job_id"),
+                    submitted_job_ids(chosen)), notes
 
 
 def latest_restore_point(recorded: Recorded, *,
@@ -106,26 +109,31 @@ def latest_restore_point(recorded: Recorded, *,
                          newer: Callable[[str], Sequence[str]] = storage.newer_checkpoints,
                          of_job: Callable[[str, str], Sequence[str]] = storage.checkpoints_of_job,
                          usable: Callable[[Latest], bool] = lambda latest: True,
+                         checkpoint_dir: str | None = None,
                          ) -> Latest | None:
     """The cell's newest restorable state (rule 2 above), by when its ``_metadata`` was
     written, of those ``usable`` accepts (a checkpoint nobody recorded may have been cut off
-    by a crash); None when nothing is recorded. When nothing recorded can be read, the
-    recorded checkpoint (so that the storage check names it and lists what is left)."""
+    by a crash); None when there is none. When nothing recorded can be read, the recorded
+    checkpoint (so that the storage check names it and lists what is left).
+    ``checkpoint_dir``: where the cell's jobs write checkpoints, when none was recorded."""
     candidates: list[Latest] = []
+    recorded_job = None
+    root = checkpoint_dir
     if recorded.latest_checkpoint_path:
         candidates.append(Latest(recorded.latest_checkpoint_path, "the recorded checkpoint"))
         candidates.extend(Latest(path, "a checkpoint found on storage, newer than the recorded "
                                        "one (the kernel stopped before recording it)", True)
                           for path in newer(recorded.latest_checkpoint_path))
-        last_job = recorded.job_id
-        if last_job and storage.job_id_of(recorded.latest_checkpoint_path) not in (None,
-                                                                                  last_job):
-            # The cell's last job (a later run) was killed before its first checkpoint was
-            # recorded: its checkpoints, and the output they committed, are newer
-            candidates.extend(Latest(path, "a checkpoint of the cell's last job found on "
-                                           "storage (the kernel stopped before recording it)",
-                                     True)
-                              for path in of_job(recorded.latest_checkpoint_path, last_job))
+        recorded_job = storage.job_id_of(recorded.latest_checkpoint_path)
+        root = storage.checkpoint_root(recorded.latest_checkpoint_path) or root
+    if root:
+        # The cell's last jobs (later runs) whose kernel died before it recorded their
+        # checkpoints: theirs, and the output they committed, may be newer
+        for job in recorded.jobs or ((recorded.job_id,) if recorded.job_id else ()):
+            if job != recorded_job:
+                candidates.extend(Latest(path, "a checkpoint of the cell's last job found on "
+                                               "storage (the kernel stopped before recording "
+                                               "it)", True) for path in of_job(root, job))
     if recorded.savepoint_path:
         stopped = any(e.get("path") == recorded.savepoint_path
                       and e.get("origin") in ("stop", "cancel") for e in recorded.history)
@@ -157,7 +165,7 @@ def choose_restore_path(*, resume_from_savepoint: bool, resume_from_latest_check
         notes.append("resumeFromSavepoint=true, but no savepoint is recorded for this cell yet.")
     if resume_from_latest_checkpoint:
         found = latest(recorded) if recorded.latest_checkpoint_path or \
-            recorded.savepoint_path else None
+            recorded.savepoint_path or recorded.jobs else None
         if found is not None:
             notes.append(f"resumeFromLatestCheckpoint=true: starting from {found.path}, "
                          f"{found.what}, the newest restorable state of this cell.")

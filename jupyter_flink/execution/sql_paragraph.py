@@ -66,7 +66,9 @@ class SqlParagraphs:
                 "restartPolicy=fromSavepointOnFailure resubmits streaming INSERT jobs; this "
                 "cell has a SELECT or is batch SQL.", name="restartPolicy",
                 fix="Use it on %%flink.ssql cells that INSERT into a sink.")
-        prepared = self.preparation.prepare(run)
+        # A streaming cell submits at most one job (above): its id is recorded first
+        submits = not batch and any(s.kind in _JOB_KINDS for s in statements)
+        prepared = self.preparation.prepare(run, announce_job=submits)
         tenv = self.session.envs.btenv if batch else self.session.envs.stenv
         result = None
         pending_inserts: list[Statement] = []

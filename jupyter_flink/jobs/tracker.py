@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..errors import JobError, RestError
-from ..recording.record import history_entry
+from ..recording.record import SUBMITTED_KEY, history_entry, submitted_job_ids, with_submitted
 from ..recording.recorder import CellRecord, Recorder
 from ..rest import FlinkRestClient, latest_failure, restore_failure, task_counts
 from .clients import RestClients
@@ -183,6 +183,14 @@ class JobTracker:
         """Drop deleted restore points from the history of ``owner``'s cell."""
         self.recorder.record([CellRecord(owner.notebook_path, owner.key, {},
                                          forget=tuple(paths))])
+
+    def announce(self, owner: Owner, job_id: str) -> None:
+        """Record the id of ``owner``'s next job before it is submitted: a kernel killed
+        before :meth:`track` leaves it running (on a remote cluster), and the next kernel
+        finds it through this (:meth:`reattach`, and resuming from its checkpoints)."""
+        fields = {"cell_id": owner.cell_id} if owner.cell_id else {}
+        self.recorder.record([CellRecord(owner.notebook_path, owner.key, {
+            **fields, SUBMITTED_KEY: with_submitted(self.recorded(owner), job_id)})])
 
     def remember(self, owner: Owner, entry: Mapping[str, Any]) -> None:
         """Add a restore point to the history of ``owner``'s cell (no job of it runs)."""
@@ -343,28 +351,31 @@ class JobTracker:
 
     def reattach(self, notebook_path: str | None) -> list[TrackedJob]:
         """Track again the journal's jobs that still run on the cluster (a remote one
-        outlives the kernel); returns those newly tracked. Nothing is resubmitted."""
+        outlives the kernel): each cell's recorded job, and those it was about to submit when
+        its kernel died; returns those newly tracked. Nothing is resubmitted."""
         reattached = []
         for key, entry in self.recorder.entries(notebook_path).items():
-            job_id = entry.get("job_id")
-            if not isinstance(job_id, str) or self.registry.get(job_id) is not None:
-                continue
-            try:
-                state = self.rest.job_status(job_id)
-            except RestError:
-                continue  # not on this cluster (any more)
-            if state in ENDING_STATES:
-                continue
             owner = Owner(notebook_path, entry.get("cell_id"),
                           entry.get("job_name") or key.removeprefix("job:"))
-            job = self.registry.add(TrackedJob(
-                job_id=job_id, name=owner.job_name, owner=owner, state=state,
-                savepoint_dir=entry.get("savepoint_dir"),
-                latest_checkpoint_path=entry.get("latest_checkpoint_path"),
-                savepoint_path=entry.get("savepoint_path"),
-                notice="Reattached after a kernel restart."))
-            self.poller.watch(job.job_id)
-            reattached.append(job)
+            for job_id in reversed(submitted_job_ids(entry)):  # the newest becomes the cell's
+                if self.registry.get(job_id) is not None:
+                    continue
+                try:
+                    state = self.rest.job_status(job_id)
+                except RestError:
+                    continue  # not on this cluster (any more), or never submitted
+                if state in ENDING_STATES:
+                    continue
+                recorded = job_id == entry.get("job_id")
+                job = self.registry.add(TrackedJob(
+                    job_id=job_id, name=owner.job_name, owner=owner, state=state,
+                    savepoint_dir=entry.get("savepoint_dir"),
+                    latest_checkpoint_path=entry.get("latest_checkpoint_path"),
+                    savepoint_path=entry.get("savepoint_path"),
+                    notice="Reattached after a kernel restart." if recorded else
+                    "Reattached after a kernel restart (its kernel died while submitting it)."))
+                self.poller.watch(job.job_id)
+                reattached.append(job)
         return reattached
 
     # ----------------------------------------------------------------- waiting

@@ -39,14 +39,20 @@ from ..secrets import mask, strip_url_credentials
 from ..times import now_iso, parse_iso
 
 __all__ = ["DEFAULT_HISTORY_LIMIT", "FLINK_KEY", "HISTORY_KEY", "METADATA_KEYS", "ORIGINS",
-           "PATH_KEYS", "RecordProblem", "add_history", "cell_metadata", "history_entry",
-           "merge_records", "newest_record", "strip_credentials", "valid_record"]
+           "PATH_KEYS", "SUBMITTED_KEY", "RecordProblem", "add_history", "cell_metadata",
+           "history_entry", "merge_records", "newest_record", "strip_credentials",
+           "submitted_job_ids", "valid_record", "with_submitted"]
 
 FLINK_KEY = "flink"
 METADATA_KEYS = ("latest_checkpoint_path", "savepoint_path", "job_id", "job_name", "cell_id",
                  "updated")
 PATH_KEYS = ("latest_checkpoint_path", "savepoint_path")
 HISTORY_KEY = "history"
+# The ids of the cell's last jobs, written before each is submitted: a kernel killed before
+# it recorded the job it submitted leaves it running on a remote cluster, and the next kernel
+# must find it (to stop it, and to resume from its checkpoints).
+SUBMITTED_KEY = "submitted_job_ids"
+SUBMITTED_KEPT = 3
 DEFAULT_HISTORY_LIMIT = 10
 KINDS = ("savepoint", "checkpoint")
 ORIGINS = ("stop", "cancel", "manual", "automatic", "failure", "restart", "crash")
@@ -152,6 +158,21 @@ class RecordProblem:
     def note(self, source: str) -> str:
         what = f"flink.{self.field}" if self.field else "flink value"
         return f"The {source}'s {what} {self.problem}; it is ignored."
+
+
+def submitted_job_ids(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """The cell's last jobs, newest first: those about to be submitted, and its recorded one."""
+    ids = record.get(SUBMITTED_KEY)
+    found = [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+    if isinstance(record.get("job_id"), str):
+        found.append(record["job_id"])
+    return tuple(dict.fromkeys(found))
+
+
+def with_submitted(record: Mapping[str, Any] | None, job_id: str) -> list[str]:
+    """``record``'s submitted job ids with ``job_id`` first (the last few kept)."""
+    return [job_id, *(i for i in submitted_job_ids(record or {}) if i != job_id)][
+        :SUBMITTED_KEPT]
 
 
 def valid_record(value: Any) -> tuple[dict[str, Any], list[RecordProblem]]:

@@ -14,6 +14,7 @@ from ..errors import StateNotFoundError
 
 __all__ = [
     "check_restore_path",
+    "checkpoint_root",
     "checkpoints_of_job",
     "delete_restore_point",
     "fsspec_url",
@@ -141,15 +142,20 @@ def newer_checkpoints(path: str) -> list[str]:
     return [child for _, child in sorted(newer, reverse=True)]
 
 
-def checkpoints_of_job(path: str, job_id: str) -> list[str]:
-    """Complete checkpoints of job ``job_id`` beside the job directory of checkpoint
-    ``path`` (``<dir>/<job id>/chk-N``: one checkpoint directory, another run of the cell),
-    newest first."""
-    job_dir = posixpath.dirname(fsspec_url(path).rstrip("/"))
-    if job_id_of(path) is None or not _JOB_ID.fullmatch(job_id):
+def checkpoint_root(path: str) -> str | None:
+    """The checkpoint directory a checkpoint path (``<dir>/<job id>/chk-N``) is in."""
+    if job_id_of(path) is None:
+        return None
+    return posixpath.dirname(posixpath.dirname(fsspec_url(path).rstrip("/")))
+
+
+def checkpoints_of_job(root: str, job_id: str) -> list[str]:
+    """Complete checkpoints of job ``job_id`` in the checkpoint directory ``root``
+    (``<root>/<job id>/chk-N``: another run of the cell), newest first."""
+    if not _JOB_ID.fullmatch(job_id):
         return []
     found = [(int(number.group(1)), child) for _, child in _restorable_children(
-        posixpath.join(posixpath.dirname(job_dir), job_id), checkpoints=True)
+        posixpath.join(fsspec_url(root).rstrip("/"), job_id), checkpoints=True)
         if (number := _CHK.match(posixpath.basename(child.rstrip("/"))))]
     return [child for _, child in sorted(found, reverse=True)]
 

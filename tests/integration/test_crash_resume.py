@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_flink.recording.storage import job_id_of
 from tests.support import flink
 from tests.support.counting import COUNTING_TABLES, assert_exactly_once, committed_rows
 from tests.support.kernel import KernelDriver, alive, child_pids, running_kernel
@@ -169,6 +170,49 @@ def test_a_run_killed_before_recording_its_first_checkpoint(tmp_path: Path) -> N
         reply = book.run_cell(kernel)
         assert "a checkpoint of the cell's last job found on storage" in reply.stdout, \
             reply.stdout
+        rows = len(committed_rows(book.sink))
+        wait_until(lambda: len(committed_rows(book.sink)) > rows + 400, timeout=60,
+                   what="run 3's output")
+        kernel.execute("%flink.cancel crashing")
+    assert_exactly_once(committed_rows(book.sink))
+
+
+def test_a_job_whose_kernel_died_while_submitting_it(remote_book: Crashing,
+                                                     cluster: StandaloneCluster) -> None:
+    """A kernel killed after it submitted its job to a remote cluster, before it recorded
+    the job, leaves the job running there. The next kernel must find it (its id was recorded
+    before it was submitted), stop it, and resume from its checkpoints: else two jobs write
+    the same ids. The moment is a fraction of a second wide, so the journal is put back as
+    that kill would have left it."""
+    book, url = remote_book, cluster.rest_url
+    with book.kernel() as kernel:
+        book.run_cell(kernel)
+        first = wait_until(book.recorded, timeout=60, what="run 1's first recorded checkpoint")
+        kill_9(kernel)  # run 1's job keeps running on the cluster
+    with book.kernel() as kernel:
+        reply = book.run_cell(kernel)
+        assert "previous job is stopped first" in reply.stdout, reply.stdout
+        job = flink.job_by_name(url, "crashing")
+        assert job is not None and job["state"] == "RUNNING"
+        entry = json.loads(book.journal.read_text())["cells"][CELL]
+        assert entry["submitted_job_ids"][:2] == [job["jid"], job_id_of(first)]
+        rows = len(committed_rows(book.sink))
+        wait_until(lambda: flink.completed_checkpoints(url, job["jid"]) >= 2
+                   and len(committed_rows(book.sink)) > rows, timeout=60,
+                   what="run 2's checkpoints and output")
+        kill_9(kernel)
+    entry = json.loads(book.journal.read_text())["cells"][CELL]
+    entry.update(job_id=job_id_of(first), latest_checkpoint_path=first)
+    book.journal.write_text(json.dumps({"cells": {CELL: entry}}))
+    with book.kernel() as kernel:
+        reply = book.run_cell(kernel)
+        assert "previous job is stopped first" in reply.stdout, reply.stdout
+        assert "a checkpoint of the cell's last job found on storage" in reply.stdout, \
+            reply.stdout
+        assert job["jid"] in reply.stdout  # ... of run 2's job
+        live = [j["jid"] for j in flink.jobs(url) if j["name"] == "crashing"
+                and j["state"] not in ENDED]
+        assert len(live) == 1 and live[0] != job["jid"], live
         rows = len(committed_rows(book.sink))
         wait_until(lambda: len(committed_rows(book.sink)) > rows + 400, timeout=60,
                    what="run 3's output")

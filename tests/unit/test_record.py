@@ -6,6 +6,8 @@ from jupyter_flink.recording.record import (
     add_history,
     history_entry,
     merge_records,
+    submitted_job_ids,
+    with_submitted,
 )
 
 
@@ -45,3 +47,14 @@ def test_a_record_of_another_cell_is_replaced_whole() -> None:
     copied = {"cell_id": "other", "history": [entry("file:/sp/x", "2026-11-29T10:00:00Z")]}
     mine = {"cell_id": "c", "job_id": "j", "updated": "2026-11-29T09:00:00Z"}
     assert "history" not in merge_records(copied, mine)
+
+
+def test_the_last_three_submitted_jobs_are_kept_newest_first() -> None:
+    record: dict = {"job_id": "j1"}
+    for job in ("j2", "j3", "j4"):
+        record["submitted_job_ids"] = with_submitted(record, job)
+    assert record["submitted_job_ids"] == ["j4", "j3", "j2"]
+    # the recorded job counts too; a hand-edited list keeps its texts only
+    assert submitted_job_ids({"job_id": "j9", "submitted_job_ids": ["j8", 7, "j9"]}) == \
+        ("j8", "j9")
+    assert submitted_job_ids({"submitted_job_ids": "j8"}) == ()

@@ -182,6 +182,34 @@ def test_latest_finds_the_checkpoints_of_the_cells_last_job(tmp_path: Path) -> N
     assert same is not None and not same.unrecorded
 
 
+def test_latest_finds_the_checkpoints_of_a_job_its_kernel_never_recorded(tmp_path: Path
+                                                                         ) -> None:
+    """Job B's id was recorded before it was submitted (``submitted_job_ids``); its kernel
+    died before recording B itself: the journal's job_id is still A's. B's checkpoints are
+    found, also when nothing was ever recorded but the checkpoint directory is known."""
+    root = tmp_path / "chk"
+    recorded_one = _restorable(root / ("a" * 32), "chk-7", age_s=30)
+    later = _restorable(root / ("b" * 32), "chk-8", age_s=2)
+    record = {"latest_checkpoint_path": recorded_one, "job_id": "a" * 32,
+              "submitted_job_ids": ["b" * 32, "a" * 32], "updated": "2026-11-30T00:00:00Z"}
+    recorded, notes = recorded_for_cell("c1", None, record)
+    assert recorded.jobs == ("b" * 32, "a" * 32) and notes == []
+    found = latest_restore_point(recorded)
+    assert found is not None and found.unrecorded
+    assert fsspec_url(found.path).rstrip("/") == fsspec_url(later).rstrip("/")
+
+    first_run = Recorded(jobs=("b" * 32,))  # killed while submitting the cell's first job
+    assert latest_restore_point(first_run) is None  # where to look is not known
+    found = latest_restore_point(first_run, checkpoint_dir=f"file://{root}")
+    assert found is not None and fsspec_url(found.path).rstrip("/") == \
+        fsspec_url(later).rstrip("/")
+    choice = choose_restore_path(resume_from_savepoint=False, resume_from_latest_checkpoint=True,
+                                 paragraph_path=None, conf_path=None, recorded=first_run,
+                                 latest=lambda rec: latest_restore_point(
+                                     rec, checkpoint_dir=f"file://{root}"))
+    assert choice.path == found.path
+
+
 def test_latest_prefers_a_checkpoint_newer_than_the_savepoint(tmp_path: Path) -> None:
     savepoint = _restorable(tmp_path / "sp", "savepoint-cc-1", age_s=60)
     checkpoint = _restorable(tmp_path / "chk" / ("c" * 32), "chk-3", age_s=2)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_flink.errors import RestError
 from jupyter_flink.jobs.clients import Endpoint, RestClients
 from jupyter_flink.jobs.observations import changes_from
 from jupyter_flink.jobs.poller import Observation
@@ -262,5 +263,33 @@ def test_a_replaced_job_no_longer_speaks_for_its_cell(tmp_path: Path) -> None:
         tracker._on_round([(new, running(20)(new))])
         entry = json.loads(journal_path_for(owner.notebook_path).read_text())["cells"]["c1"]
         assert entry["job_id"] == new and entry["latest_checkpoint_path"].endswith(f"{new}/chk-20")
+    finally:
+        tracker.close()
+
+
+def test_a_new_kernel_finds_the_job_its_predecessor_died_submitting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal names job A (cancelled) and, written before it was submitted, job B,
+    which still runs on the cluster: B is tracked again as the cell's job."""
+    a, b, gone = "a" * 32, "b" * 32, "c" * 32
+    states = {a: "CANCELED", b: "RUNNING"}
+
+    class Cluster:
+        def job_status(self, job_id: str) -> str:
+            if job_id not in states:
+                raise RestError("no such job", status=404)
+            return states[job_id]
+
+    monkeypatch.setattr(JobTracker, "rest", property(lambda self: Cluster()))
+    notebook = str(tmp_path / "n.ipynb")
+    Journal.for_notebook(notebook).record("c1", {
+        "cell_id": "c1", "job_id": a, "job_name": "job", "submitted_job_ids": [gone, b, a]})
+    tracker = make_tracker()
+    try:
+        [job] = tracker.reattach(notebook)
+        assert job.job_id == b and "while submitting" in (job.notice or "")
+        current = tracker.registry.for_owner(Owner(notebook, "c1", "job"))
+        assert current is not None and current.job_id == b
+        assert tracker.reattach(notebook) == []  # once
     finally:
         tracker.close()
