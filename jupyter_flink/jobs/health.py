@@ -22,9 +22,9 @@ Definitions, from Flink's task and operator metrics (one aggregated request per 
 
 Flink refreshes the metrics it serves at most every ``metrics.fetcher.update-interval`` (10 s
 by default; 1 s on the embedded cluster) and only when asked, so a sample whose counters did
-not move keeps the previous rate until they do (or until they stood still for ``STALE_S``),
-and a rate spans the counters' last few moves: over one sample interval their age would
-swing it.
+not move keeps the previous rate until they do (or until they stood still for ``STALE_S``);
+rates are timed by the job's running time that came with the same fetch, not by when we
+asked (:class:`_Counter`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ MAX_CHECKPOINT_POINTS = 60
 
 _SHARES = ("busyTimeMsPerSecond", "backPressuredTimeMsPerSecond")
 _WATERMARK = "currentInputWatermark"
+_JOB_CLOCKS = ("runningTime", "uptime")  # ms the job has run (uptime: before Flink 1.16)
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,12 @@ class JobHealth:
 class _Counter:
     """When a records counter moved, for its rate per second.
 
-    Each counter Flink serves is up to one fetch interval old, so a rate over a single sample
-    interval swings with that age (a steady 50/s read 25/s, then 75/s): a rate spans the
-    counter's last RATE_MOVES moves, at most RATE_WINDOW_S back. Only moves: a look at a
+    Each counter Flink serves is up to one fetch interval old (and a poll of the job's
+    details starts a fetch at any moment), so a rate by the clock of our requests swings with
+    that age (a steady 50/s read 25/s, then 75/s): times are the job's running time as the
+    same fetch saw it (:func:`_measure`), the wall clock only when Flink reports none. A rate
+    spans the counter's last RATE_MOVES moves, at most RATE_WINDOW_S back (a source emits in
+    bursts; the wall clock's error shrinks with the span). Only moves: a look at a
     counter standing still (the first, or after it stood still or was reset) does not say
     when it started moving again, and as a base it would pull the rates down for a while.
     A counter standing still keeps its rate (a windowed sink writes in bursts) until STALE_S
@@ -111,7 +115,10 @@ class _Counter:
     moves: deque[tuple[float, float]] = field(default_factory=deque)  # (value, time)
     look: tuple[float, float] | None = None  # standing still (or not known) since then
 
-    def restart(self, value: float | None, now: float) -> None:
+    clock: str = "wall"  # of the times: "job" (its running time) or "wall"
+
+    def restart(self, value: float | None, now: float, clock: str) -> None:
+        self.clock = clock
         self.moves.clear()
         self.look = None if value is None else (value, now)
 
@@ -295,14 +302,38 @@ class HealthMonitor:
             state.graph, state.queries, state.incomplete = graph, queries, incomplete
         if len(queries) < len(graph.vertices):
             return False
-        metrics = {vertex.id: rest.vertex_metrics(job_id, vertex.id, queries[vertex.id])
-                   for vertex in graph.vertices}
+        metrics, measured = _measure(rest, job_id, graph, queries)
         now = time.time()
         with self._lock:
-            sample, busiest = _sample(graph, queries, metrics, state, now)
+            sample, busiest = _sample(graph, queries, metrics, state, now, measured)
             state.samples.append(sample)
             state.busiest = busiest
         return True
+
+
+def _job_clock(rest: FlinkRestClient, job_id: str) -> float | None:
+    """The job's ``runningTime`` (else ``uptime``) in seconds, as Flink's last metrics fetch
+    saw it; None if it reports neither."""
+    values = rest.job_metrics(job_id, _JOB_CLOCKS)
+    value = next((values[name] for name in _JOB_CLOCKS if name in values), None)
+    return None if value is None or value <= 0 else value / 1000
+
+
+def _measure(rest: FlinkRestClient, job_id: str, graph: JobGraph,
+             queries: dict[str, tuple[str, ...]]
+             ) -> tuple[dict[str, dict[str, dict[str, float]]], float | None]:
+    """The vertices' metrics, and when Flink measured them on the job's clock (None: not
+    known). Flink serves what it fetched last, and a request starts the next fetch behind it:
+    the job's clock read before and after the counters tells whether a fetch landed between
+    the requests (then they are read once more: the next fetch is an update interval away)."""
+    for _ in range(2):
+        before = _job_clock(rest, job_id)
+        metrics = {vertex.id: rest.vertex_metrics(job_id, vertex.id, queries[vertex.id])
+                   for vertex in graph.vertices}
+        after = _job_clock(rest, job_id)
+        if before == after:
+            break
+    return metrics, after
 
 
 def _wanted(graph: JobGraph, vertex: Vertex, names: tuple[str, ...]
@@ -327,8 +358,9 @@ def _wanted(graph: JobGraph, vertex: Vertex, names: tuple[str, ...]
 
 def _sample(graph: JobGraph, queries: dict[str, tuple[str, ...]],
             metrics: dict[str, dict[str, dict[str, float]]], state: _JobState,
-            now: float) -> tuple[HealthSample, str | None]:
-    """One sample from one round of metrics; updates the counters and rates in ``state``."""
+            now: float, measured: float | None = None) -> tuple[HealthSample, str | None]:
+    """One sample from one round of metrics; updates the counters and rates in ``state``.
+    ``measured``: when Flink read the counters, on the job's clock (else ``now`` counts)."""
     def counter_of(vertices: tuple[Vertex, ...], metric: str) -> float | None:
         known = []
         for vertex in vertices:
@@ -340,7 +372,8 @@ def _sample(graph: JobGraph, queries: dict[str, tuple[str, ...]],
 
     records_in = counter_of(graph.sources, "numRecordsOut")
     records_out = counter_of(graph.sinks, "numRecordsIn")
-    state.rates = _rates(state, records_in, records_out, now)
+    state.rates = _rates(state, records_in, records_out,
+                         ("job", measured) if measured is not None else ("wall", now))
     busy = back = None
     busiest = None
     for vertex in graph.vertices:
@@ -362,20 +395,24 @@ def _sample(graph: JobGraph, queries: dict[str, tuple[str, ...]],
 
 
 def _rates(state: _JobState, records_in: float | None, records_out: float | None,
-           now: float) -> tuple[float | None, float | None]:
-    """Records per second of each counter (see :class:`_Counter`)."""
+           clock: tuple[str, float]) -> tuple[float | None, float | None]:
+    """Records per second of each counter (see :class:`_Counter`). ``clock``: which clock
+    (the job's, or the wall clock when Flink reports none) and its time of the counters."""
     rates = list(state.rates)
+    kind, now = clock
     for index, value in enumerate((records_in, records_out)):
         counter = state.counters[index]
         last = counter.moves[-1] if counter.moves else counter.look
+        if counter.clock != kind or (last is not None and now < last[1]):
+            last = None  # another clock, or the job's restarted: times do not compare
         if value is None or last is None or value < last[0]:  # new, or reset by a restart
             rates[index] = None
-            counter.restart(value, now)
+            counter.restart(value, now, kind)
         elif value > last[0]:
             if now - last[1] < MIN_RATE_SPAN_S:
                 continue  # too early to say: next time, over a longer span
             rates[index] = counter.moved(value, now)
         elif now - last[1] >= STALE_S:
             rates[index] = 0.0
-            counter.restart(value, now)
+            counter.restart(value, now, kind)
     return rates[0], rates[1]

@@ -31,7 +31,7 @@ from ..errors import RestError
 from .exceptions import JobNotFound
 from .http import DEFAULT_TIMEOUT, ClientCertificate, HttpClient, Verify, decode_json
 from .retry import RetryPolicy
-from .run_views import aggregated_metrics, metric_names
+from .run_views import aggregated_metrics, metric_names, metric_values
 from .traces import mentions_missing_job
 from .transport import Transport
 from .views import SavepointStatus
@@ -201,6 +201,12 @@ class FlinkRestClient(Waits):
         params = {"get": ",".join(names), "agg": ",".join(aggregations)}
         return aggregated_metrics(self._get_list(
             _vertex_path(job_id, vertex_id) + "/subtasks/metrics", job_id, params=params))
+
+    def job_metrics(self, job_id: str, names: Collection[str]) -> dict[str, float]:
+        """GET /jobs/{id}/metrics?get=.. -> 200: the job's own metrics (``runningTime``...),
+        from the JobManager's part of the same fetch that serves the task metrics."""
+        return metric_values(self._get_list(f"{_job_path(job_id)}/metrics", job_id,
+                                            params={"get": ",".join(names)}))
 
     def cancel(self, job_id: str) -> bool:
         """PATCH /jobs/{id}?mode=cancel -> 202 (True): cancellation has started.

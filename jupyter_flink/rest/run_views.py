@@ -141,6 +141,17 @@ def aggregated_metrics(body: Any) -> dict[str, dict[str, float]]:
     return result
 
 
+def metric_values(body: Any) -> dict[str, float]:
+    """``GET /jobs/{id}/metrics?get=...`` as ``{metric: value}`` (numbers only)."""
+    result = {}
+    for entry in body if isinstance(body, list) else []:
+        entry = as_mapping(entry)
+        value = _float(entry.get("value"))
+        if isinstance(entry.get("id"), str) and value is not None:
+            result[entry["id"]] = value
+    return result
+
+
 def metric_names(body: Any) -> tuple[str, ...]:
     """The names ``GET .../subtasks/metrics`` (without ``get``) lists."""
     return tuple(str(as_mapping(entry).get("id")) for entry in (body if isinstance(body, list)

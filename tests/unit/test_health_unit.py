@@ -40,6 +40,15 @@ class FakeRest:
         self.names = {SOURCE: SOURCE_NAMES, SINK: SINK_NAMES}
         self.values: dict[str, dict[str, dict[str, float]]] = {}
         self.calls: list[tuple[str, ...]] = []
+        # the job's runningTime (ms) each request for it answers, in turn; none: not known
+        self.running_ms: list[float] = []
+
+    def job_metrics(self, job_id: str, names: Any) -> dict[str, float]:
+        self.calls.append(("clock",))
+        if not self.running_ms:
+            return {}
+        return {"runningTime": self.running_ms.pop(0) if len(self.running_ms) > 1
+                else self.running_ms[0]}
 
     def job(self, job_id: str) -> dict[str, Any]:
         self.calls.append(("job",))
@@ -101,8 +110,9 @@ def test_a_sample_reads_rates_shares_and_the_watermark_lag(clock: list[float]) -
     assert (latest.busy, latest.backpressured) == (1.0, 0.95)
     assert latest.watermark_lag_ms == 3_000
     # The graph and metric names are read once; then one request per vertex and sample
-    assert [call[0] for call in rest.calls] == ["job", "names", "names", "metrics", "metrics",
-                                                "metrics", "metrics"]
+    assert [call[0] for call in rest.calls] == [
+        "job", "names", "names", "clock", "metrics", "metrics", "clock",
+        "clock", "metrics", "metrics", "clock"]
     source_query = next(call for call in rest.calls if call[:2] == ("metrics", SOURCE))
     assert "Source__src[1].numRecordsOut" in source_query
     assert "currentInputWatermark" not in source_query  # a source reads no watermark
@@ -139,6 +149,38 @@ def test_rates_span_several_moves_so_the_counters_age_does_not_swing_them(
     assert all(43 <= rate <= 57 for rate in rates[5:]), rates  # over four moves: it does not
     # and the span is bounded: 20 s at one move per sample
     assert monitor._jobs[JOB].counters[0].moves[0][1] == clock[0] - 5 - 20
+
+
+def test_rates_are_timed_by_when_flink_measured_the_counters(clock: list[float]) -> None:
+    """We ask every 5 s, but Flink's fetches happened 2.5 s and 7.5 s apart (a poll of the job
+    started one in between): its runningTime from the same fetch times the counters, so a
+    steady 50/s reads 50/s from the first rate on."""
+    rest = FakeRest()
+    monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
+    fetched_at = [10.0, 12.5, 20.0, 22.5, 30.0, 32.5]
+    for at in fetched_at:
+        rest.running_ms = [at * 1000]
+        set_metrics(rest, records_in=50 * at, records_out=0)
+        monitor.sample(JOB)
+        clock[0] += 5
+    rates = [sample.records_in for sample in monitor.health(JOB).samples]  # type: ignore
+    assert rates == [None, *[pytest.approx(50)] * 5]
+
+
+def test_a_fetch_landing_between_the_requests_reads_the_counters_again(
+        clock: list[float]) -> None:
+    rest = FakeRest()
+    monitor = HealthMonitor(lambda: rest, get_job=lambda job_id: running_job())
+    rest.running_ms = [10_000]
+    set_metrics(rest, records_in=500, records_out=0)
+    monitor.sample(JOB)
+    rest.running_ms = [10_000, 15_000, 15_000]  # a fetch landed while the counters were read
+    set_metrics(rest, records_in=750, records_out=0)
+    rest.calls.clear()
+    monitor.sample(JOB)
+    assert [call[0] for call in rest.calls] == ["clock", "metrics", "metrics", "clock",
+                                                "clock", "metrics", "metrics", "clock"]
+    assert monitor.health(JOB).latest.records_in == pytest.approx(50)  # type: ignore
 
 
 def test_a_sample_taken_early_keeps_the_rate(clock: list[float]) -> None:
