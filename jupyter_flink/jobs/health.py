@@ -114,7 +114,6 @@ class _Counter:
 
     moves: deque[tuple[float, float]] = field(default_factory=deque)  # (value, time)
     look: tuple[float, float] | None = None  # standing still (or not known) since then
-
     clock: str = "wall"  # of the times: "job" (its running time) or "wall"
 
     def restart(self, value: float | None, now: float, clock: str) -> None:
