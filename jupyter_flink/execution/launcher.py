@@ -31,6 +31,15 @@ class Launcher:
         self.tracker = control.tracker
         self.displays = displays
 
+    def announce(self, run: CellRun) -> None:
+        """Just before the run submits its job: record the id it will have (chosen when it
+        was prepared), so that a kernel killed before :meth:`track` leaves a job that the
+        next kernel finds, stops and resumes from. Not earlier: nothing is recorded for a
+        job that was never submitted (a cluster that does not answer, a SQL error)."""
+        prepared = run.must_be_prepared()
+        if prepared.job_id is not None:
+            self.tracker.announce(prepared.owner, prepared.job_id)
+
     def track(self, run: CellRun, job_id: str, *, batch: bool,
               primary: bool = True) -> TrackedJob:
         """Make ``job_id`` the cell's job (``primary``; a cell's other jobs are recorded

@@ -58,6 +58,7 @@ def run_live_select(run: CellRun, tenv: Any, statement: Statement, *, session: F
             fix=f"CAST it in the SELECT, e.g. CAST({name} AS STRING), or select the fields "
                 "you need from it.")
     saved = check_fit(session, run, tenv, query=table._j_table)
+    launcher.announce(run)
     try:
         with interrupt_held(), select_restores(session, saved):
             result = table.execute()

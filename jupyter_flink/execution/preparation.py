@@ -43,9 +43,9 @@ class Preparation:
         self.session = session
         self.control = control
 
-    def prepare(self, run: CellRun, *, announce_job: bool = False) -> Prepared:
-        """``announce_job``: the run submits one job; its id is chosen here and recorded
-        before it is submitted (a kernel killed in between leaves a job the next one finds)."""
+    def prepare(self, run: CellRun, *, one_job: bool = False) -> Prepared:
+        """``one_job``: the run submits one job, whose id is chosen here (and recorded just
+        before it is submitted: :meth:`Launcher.announce`)."""
         props, cell = run.props, run.cell
         self._check_reachable()
         owner = Owner(cell.notebook_path, cell.cell_id, props.job_name or "")
@@ -82,10 +82,11 @@ class Preparation:
             if note:
                 notes.append(note)
             overrides[RESTORE_KEY] = choice.path
-        if announce_job and keyed:
-            overrides[FIXED_JOB_ID_KEY] = job_id = uuid.uuid4().hex  # a JobID: 16 random bytes
-            tracker.announce(owner, job_id)
-        run.prepared = Prepared(owner, overrides, choice.path, choice.reason, tuple(notes))
+        job_id = uuid.uuid4().hex if one_job and keyed else None  # a JobID: 16 random bytes
+        if job_id:
+            overrides[FIXED_JOB_ID_KEY] = job_id
+        run.prepared = Prepared(owner, overrides, choice.path, choice.reason, tuple(notes),
+                                job_id)
         for text in notes:
             run.note(text)
         return run.prepared

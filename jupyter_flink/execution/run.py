@@ -30,6 +30,7 @@ class Prepared:
     restore_path: str | None
     restore_reason: str
     notes: tuple[str, ...]
+    job_id: str | None = None  # the id its job will have, if chosen here (Launcher.announce)
 
 
 @dataclass

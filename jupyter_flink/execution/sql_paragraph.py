@@ -66,9 +66,9 @@ class SqlParagraphs:
                 "restartPolicy=fromSavepointOnFailure resubmits streaming INSERT jobs; this "
                 "cell has a SELECT or is batch SQL.", name="restartPolicy",
                 fix="Use it on %%flink.ssql cells that INSERT into a sink.")
-        # A streaming cell submits at most one job (above): its id is recorded first
-        submits = not batch and any(s.kind in _JOB_KINDS for s in statements)
-        prepared = self.preparation.prepare(run, announce_job=submits)
+        # A streaming cell submits at most one job (above): its id is chosen beforehand
+        prepared = self.preparation.prepare(
+            run, one_job=not batch and any(s.kind in _JOB_KINDS for s in statements))
         tenv = self.session.envs.btenv if batch else self.session.envs.stenv
         result = None
         pending_inserts: list[Statement] = []
@@ -115,6 +115,7 @@ class SqlParagraphs:
                                                  for sql in statement.inserts], batch)
         if kind is StatementKind.INSERT and not batch:
             check_fit(self.session, run, tenv, statements=[statement.sql])
+            self.launcher.announce(run)
         result = self._execute_sql(run, tenv, statement)
         if result.get_job_client() is not None:  # INSERT, but also CTAS, EXECUTE INSERT...
             return self.launcher.started(run, result, batch=batch)
@@ -136,6 +137,7 @@ class SqlParagraphs:
                 raise statement_error(insert, exc) from exc
         if not batch:
             check_fit(self.session, run, tenv, statements=[i.sql for i in inserts])
+            self.launcher.announce(run)
         try:
             with interrupt_held():
                 result = statement_set.execute()
