@@ -216,7 +216,9 @@ def test_the_jobs_panel_and_a_kernel_restart(lab, jupyter_server, tmp_path):
     savepoint = wait_until(lambda: lab.cell_metadata(1)["flink"].get("savepoint_path"),
                            timeout=30, what="the savepoint in the cell's metadata")
     assert savepoint.startswith(savepoints.replace("file:///", "file:/"))
-    assert "was stopped with savepoint" in panel_row(lab, "panel_job").inner_text()
+    # the button's answer (a reply on the comm) may come a moment after the metadata
+    wait_until(lambda: "was stopped with savepoint" in panel_row(lab, "panel_job").inner_text(),
+               timeout=30, what="the panel to say the stop took a savepoint")
     assert panel_row(lab, "panel_job").locator("button").count() == 0, "buttons of an ended job"
     saved = lab.wait_for_saved_notebook(
         NOTEBOOK, lambda nb: nb["cells"][1]["metadata"]["flink"].get("savepoint_path") ==
