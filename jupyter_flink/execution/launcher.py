@@ -15,6 +15,7 @@ from typing import Any
 from ..display.job_status import JobDisplays
 from ..errors import JobError, StateMismatchError
 from ..flink.environments import Submissions
+from ..flink.session import FlinkSession
 from ..jobs.control import JobControl
 from ..jobs.registry import Owner, TrackedJob
 from .run import CellRun
@@ -31,14 +32,18 @@ class Launcher:
         self.tracker = control.tracker
         self.displays = displays
 
-    def announce(self, run: CellRun) -> None:
-        """Just before the run submits its job: record the id it will have (chosen when it
-        was prepared), so that a kernel killed before :meth:`track` leaves a job that the
-        next kernel finds, stops and resumes from. Not earlier: nothing is recorded for a
-        job that was never submitted (a cluster that does not answer, a SQL error)."""
-        prepared = run.must_be_prepared()
-        if prepared.job_id is not None:
-            self.tracker.announce(prepared.owner, prepared.job_id)
+    @contextmanager
+    def submitting(self, run: CellRun, session: FlinkSession) -> Iterator[None]:
+        """Around the call that submits the run's job: it gets the id chosen when the run
+        was prepared, recorded first, so that a kernel killed before :meth:`track` leaves a
+        job that the next kernel finds, stops and resumes from. Not earlier: nothing is
+        recorded for a job that was never submitted (a cluster that does not answer, a SQL
+        error)."""
+        job_id = run.must_be_prepared().job_id
+        if job_id is not None:
+            self.tracker.announce(run.must_be_prepared().owner, job_id)
+        with session.submitting_as(job_id):
+            yield
 
     def track(self, run: CellRun, job_id: str, *, batch: bool,
               primary: bool = True) -> TrackedJob:

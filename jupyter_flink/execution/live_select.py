@@ -58,9 +58,9 @@ def run_live_select(run: CellRun, tenv: Any, statement: Statement, *, session: F
             fix=f"CAST it in the SELECT, e.g. CAST({name} AS STRING), or select the fields "
                 "you need from it.")
     saved = check_fit(session, run, tenv, query=table._j_table)
-    launcher.announce(run)
     try:
-        with interrupt_held(), select_restores(session, saved):
+        with interrupt_held(), select_restores(session, saved), \
+                launcher.submitting(run, session):
             result = table.execute()
     except Exception as exc:
         raise (refusal(session, run, exc) or statement_error(statement, exc)) from exc

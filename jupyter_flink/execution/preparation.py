@@ -32,8 +32,6 @@ __all__ = ["SAVEPOINT_DIR_KEY", "Preparation"]
 
 SAVEPOINT_DIR_KEY = "execution.checkpointing.savepoint-dir"
 CHECKPOINT_DIR_KEYS = ("execution.checkpointing.dir", "state.checkpoints.dir")
-# Flink's internal option for the id of the job a pipeline becomes (PipelineOptionsInternal)
-FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
 
 
 class Preparation:
@@ -45,7 +43,7 @@ class Preparation:
 
     def prepare(self, run: CellRun, *, one_job: bool = False) -> Prepared:
         """``one_job``: the run submits one job, whose id is chosen here (and recorded just
-        before it is submitted: :meth:`Launcher.announce`)."""
+        before it is submitted: :meth:`Launcher.submitting`)."""
         props, cell = run.props, run.cell
         self._check_reachable()
         owner = Owner(cell.notebook_path, cell.cell_id, props.job_name or "")
@@ -83,8 +81,6 @@ class Preparation:
                 notes.append(note)
             overrides[RESTORE_KEY] = choice.path
         job_id = uuid.uuid4().hex if one_job and keyed else None  # a JobID: 16 random bytes
-        if job_id:
-            overrides[FIXED_JOB_ID_KEY] = job_id
         run.prepared = Prepared(owner, overrides, choice.path, choice.reason, tuple(notes),
                                 job_id)
         for text in notes:

@@ -8,6 +8,7 @@ whose result is a live table (live_select.py), a batch SELECT returns a DataFram
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from ..errors import ConfigurationError, PropertyError, StatementError
@@ -115,8 +116,10 @@ class SqlParagraphs:
                                                  for sql in statement.inserts], batch)
         if kind is StatementKind.INSERT and not batch:
             check_fit(self.session, run, tenv, statements=[statement.sql])
-            self.launcher.announce(run)
-        result = self._execute_sql(run, tenv, statement)
+            with self.launcher.submitting(run, self.session):
+                result = self._execute_sql(run, tenv, statement)
+        else:
+            result = self._execute_sql(run, tenv, statement)
         if result.get_job_client() is not None:  # INSERT, but also CTAS, EXECUTE INSERT...
             return self.launcher.started(run, result, batch=batch)
         if kind in (StatementKind.SHOW, StatementKind.DESCRIBE, StatementKind.EXPLAIN,
@@ -137,9 +140,9 @@ class SqlParagraphs:
                 raise statement_error(insert, exc) from exc
         if not batch:
             check_fit(self.session, run, tenv, statements=[i.sql for i in inserts])
-            self.launcher.announce(run)
         try:
-            with interrupt_held():
+            with interrupt_held(), self.launcher.submitting(
+                    run, self.session) if not batch else nullcontext():
                 result = statement_set.execute()
         except Exception as exc:
             raise self._error(run, inserts[0], exc) from exc

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from ..options.registry import OptionRegistry, Resolved
     from ..parsing.conf import ConfEntry
 
+# Flink's internal option for the id of the job a pipeline becomes (PipelineOptionsInternal)
+FIXED_JOB_ID_KEY = "$internal.pipeline.job-id"
+
+
 class FlinkSession:
     """Configuration, JVM, cluster and environments of one kernel."""
 
@@ -366,6 +370,23 @@ class FlinkSession:
     @property
     def remote(self) -> bool:
         return self._wanted_mode() == "remote"
+
+    @contextmanager
+    def submitting_as(self, job_id: str | None) -> Iterator[None]:
+        """A streaming job submitted in the block gets the id ``job_id`` (Flink's
+        ``$internal.pipeline.job-id``); only in the block: another job of the cell (a CREATE
+        TABLE ... AS SELECT before its INSERT) must not get the same id."""
+        if job_id is None:
+            yield
+            return
+        configs = self.envs.configurations(False)
+        for conf in configs:
+            conf.setString(FIXED_JOB_ID_KEY, job_id)
+        try:
+            yield
+        finally:
+            for conf in configs:
+                conf.removeKey(FIXED_JOB_ID_KEY)
 
     @contextmanager
     def job_scope(self, overrides: Mapping[str, str], *, batch: bool | None = None
